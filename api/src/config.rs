@@ -1,0 +1,55 @@
+//! API settings from environment variables.
+
+use std::net::SocketAddr;
+
+use referral_core::config::{self, ConfigError};
+
+/// Everything the API reads at start.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Postgres connection string (`DATABASE_URL`).
+    pub database_url: String,
+    /// Where to listen (`LISTEN_ADDR`).
+    pub listen_addr: SocketAddr,
+    /// Base of share links, `PUBLIC_BASE_URL?ref=CODE` (`PUBLIC_BASE_URL`).
+    pub public_base_url: String,
+    /// Where `GET /r/{code}` redirects (`LANDING_URL`).
+    pub landing_url: String,
+    /// Secret that signs Stripe webhooks (`STRIPE_WEBHOOK_SECRET`).
+    pub stripe_webhook_secret: String,
+}
+
+/// The database the README's start command provisions.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/referral";
+
+impl ApiConfig {
+    /// Reads the environment; the error names the offending variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            database_url: config::url(
+                "DATABASE_URL",
+                DEFAULT_DATABASE_URL,
+                &["postgres", "postgresql"],
+            )?,
+            listen_addr: config::parsed("LISTEN_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            public_base_url: config::url(
+                "PUBLIC_BASE_URL",
+                "http://localhost:8080/r",
+                &["http", "https"],
+            )?,
+            landing_url: config::url("LANDING_URL", "http://localhost:3000/", &["http", "https"])?,
+            stripe_webhook_secret: config::string("STRIPE_WEBHOOK_SECRET", "whsec_local"),
+        })
+    }
+
+    /// Settings for tests and tools that never read the environment.
+    pub fn for_tests(database_url: &str) -> Self {
+        Self {
+            database_url: database_url.to_owned(),
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_base_url: "http://localhost:8080/r".into(),
+            landing_url: "http://localhost:3000/welcome".into(),
+            stripe_webhook_secret: "whsec_test".into(),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! `referral-api`: serves the HTTP API, and holds the operator commands.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use poem::Server;
+use poem::listener::TcpListener;
+use referral_api::{ApiConfig, AppState};
+use referral_core::store::api_keys::{self, ApiRole};
+use referral_core::store::jobs;
+use referral_core::{ProgramSettings, SystemClock};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// Referral & partner-program engine: HTTP API and operator commands.
+///
+/// Settings come from environment variables (see README): DATABASE_URL, LISTEN_ADDR,
+/// PUBLIC_BASE_URL, LANDING_URL, STRIPE_WEBHOOK_SECRET.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run migrations, then serve the API (the default).
+    Serve,
+    /// Run migrations and exit.
+    Migrate,
+    /// Create an API key and print it once; only its hash is stored.
+    CreateKey {
+        /// `platform` (server-to-server calls) or `admin` (operations).
+        #[arg(long, value_parser = parse_role)]
+        role: ApiRole,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        name: String,
+    },
+    /// Operate on jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List failed jobs (out of attempts, or failed permanently).
+    Failed {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Retry failed jobs by id.
+    Retry {
+        /// Job ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+fn parse_role(role: &str) -> Result<ApiRole, String> {
+    match role {
+        "platform" => Ok(ApiRole::Platform),
+        "admin" => Ok(ApiRole::Admin),
+        other => Err(format!("unknown role `{other}`: use platform or admin")),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(error) = run(cli).await {
+        eprintln!("referral-api: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn connect(config: &ApiConfig) -> anyhow::Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(32)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&config.database_url)
+        .await
+        .context("cannot connect to DATABASE_URL")?;
+    referral_migrations::run(&pool).await?;
+    Ok(pool)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = ApiConfig::from_env()?;
+    init_tracing();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            connect(&config).await?;
+            Ok(())
+        }
+        Command::CreateKey { role, name } => {
+            let pool = connect(&config).await?;
+            let created = api_keys::create(&mut *pool.acquire().await?, &name, role).await?;
+            // The plaintext exists only here: stdout is the one place it goes.
+            write_stdout(&format!("{}\n", created.plaintext))
+        }
+        Command::Jobs(JobsCommand::Failed { limit }) => {
+            let pool = connect(&config).await?;
+            let rows = jobs::list_dead(&mut *pool.acquire().await?, limit).await?;
+            let mut out = String::new();
+            for row in rows {
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}/{}\t{}\n",
+                    row.id,
+                    row.queue,
+                    row.status,
+                    row.attempts,
+                    row.max_attempts,
+                    row.last_error.unwrap_or_default()
+                ));
+            }
+            write_stdout(&out)
+        }
+        Command::Jobs(JobsCommand::Retry { ids }) => {
+            let pool = connect(&config).await?;
+            let retried = jobs::retry_dead(&mut *pool.acquire().await?, &ids).await?;
+            write_stdout(&format!(
+                "retried {} of {} jobs\n",
+                retried.len(),
+                ids.len()
+            ))
+        }
+    }
+}
+
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+async fn serve(config: ApiConfig) -> anyhow::Result<()> {
+    let pool = connect(&config).await?;
+    let listen_addr = config.listen_addr;
+    let state = AppState {
+        pool,
+        clock: Arc::new(SystemClock),
+        settings: Arc::new(ProgramSettings::default()),
+        config: Arc::new(config),
+    };
+    tracing::info!(%listen_addr, "api listening; docs at /docs");
+    Server::new(TcpListener::bind(listen_addr))
+        .run_with_graceful_shutdown(
+            referral_api::app(state),
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            Some(Duration::from_secs(10)),
+        )
+        .await?;
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if std::env::var("LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

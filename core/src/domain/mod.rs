@@ -1,0 +1,1 @@
+//! Pure rules: no IO, no async. Each module names the SPEC section it implements.

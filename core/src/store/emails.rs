@@ -1,0 +1,78 @@
+//! Outgoing e-mails: a row per message, written with the business change that causes
+//! it, then sent by the `SendEmail` job.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use crate::error::StoreError;
+use crate::ids::EmailId;
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEmail {
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Email {
+    /// Id.
+    pub id: EmailId,
+    /// Recipient address.
+    pub to_address: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// When it was handed to the SMTP server, if it was.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Stores a message to send.
+pub async fn insert(
+    conn: &mut PgConnection,
+    email: &NewEmail,
+    now: DateTime<Utc>,
+) -> Result<EmailId, StoreError> {
+    let id = EmailId::generate();
+    sqlx::query(
+        "insert into emails (id, to_address, subject, body, created_at) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(&email.to)
+    .bind(&email.subject)
+    .bind(&email.body)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Loads a message and locks it, so two deliveries of one job cannot both send it.
+pub async fn lock(conn: &mut PgConnection, id: EmailId) -> Result<Option<Email>, StoreError> {
+    Ok(sqlx::query_as::<_, Email>(
+        "select id, to_address, subject, body, sent_at from emails where id = $1 for update",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Records that the SMTP server accepted the message.
+pub async fn mark_sent(
+    conn: &mut PgConnection,
+    id: EmailId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("update emails set sent_at = $2 where id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! `TestApp`: the api on 127.0.0.1:0, the worker in-process, an SMTP capture server,
+//! and a `ManualClock` shared by both.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use poem::Server;
+use poem::listener::TcpAcceptor;
+use referral_api::{ApiConfig, AppState};
+use referral_core::jobs::Job;
+use referral_core::store::api_keys::{self, ApiRole};
+use referral_core::store::jobs::{self as jobs_store, JobRow};
+use referral_core::{Clock, ManualClock, ProgramSettings};
+use referral_worker::mailer::Mailer;
+use referral_worker::{JobEnv, Queues, RuntimeSettings, WorkerHandle};
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// A message the SMTP capture received.
+#[derive(Debug, Clone)]
+pub struct CapturedMail {
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+#[derive(Clone, Default)]
+struct Capture {
+    mails: Arc<Mutex<Vec<CapturedMail>>>,
+    current_to: Vec<String>,
+    current_data: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for Capture {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.current_to = to.to_vec();
+        self.current_data.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.current_data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let mail = CapturedMail {
+            to: std::mem::take(&mut self.current_to),
+            data: String::from_utf8_lossy(&self.current_data).into_owned(),
+        };
+        self.mails.lock().unwrap().push(mail);
+        mailin_embedded::response::OK
+    }
+}
+
+/// A real SMTP server on a free local port, keeping what it receives.
+pub struct SmtpCapture {
+    pub url: String,
+    mails: Arc<Mutex<Vec<CapturedMail>>>,
+}
+
+impl SmtpCapture {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("smtp://{}", listener.local_addr().unwrap());
+        let capture = Capture::default();
+        let mails = capture.mails.clone();
+        let mut server = mailin_embedded::Server::new(capture);
+        // lettre pools connections and mailin serves one per thread: room for several workers.
+        server
+            .with_name("capture.test")
+            .with_num_threads(64)
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        Self { url, mails }
+    }
+
+    pub fn mails(&self) -> Vec<CapturedMail> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until `count` messages arrived.
+    pub async fn wait_for(&self, count: usize) -> Vec<CapturedMail> {
+        wait_until(Duration::from_secs(10), || {
+            let mails = self.mails();
+            async move { (mails.len() >= count).then_some(mails) }
+        })
+        .await
+        .unwrap_or_else(|| panic!("expected {count} e-mails, got {:?}", self.mails()))
+    }
+}
+
+/// Polls `check` until it returns `Some`, or `limit` passes.
+pub async fn wait_until<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub struct TestApp {
+    pub pool: PgPool,
+    pub clock: ManualClock,
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub platform_key: String,
+    pub admin_key: String,
+    pub smtp: SmtpCapture,
+    pub worker: Option<WorkerHandle>,
+    smtp_url: String,
+}
+
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+pub const RETRY_BASE: Duration = Duration::from_millis(300);
+
+impl TestApp {
+    /// Api, worker and SMTP capture over the test's database.
+    pub async fn spawn(pool: PgPool) -> Self {
+        let smtp = SmtpCapture::start();
+        let url = smtp.url.clone();
+        Self::spawn_with_smtp(pool, smtp, url).await
+    }
+
+    /// As [`spawn`], with the worker sending mail to `smtp_url` (e.g. a closed port).
+    pub async fn spawn_with_smtp(pool: PgPool, smtp: SmtpCapture, smtp_url: String) -> Self {
+        // The test pool from sqlx::test is small; api + worker need more connections.
+        let pool = PgPoolOptions::new()
+            .max_connections(30)
+            .connect_with((*pool.connect_options()).clone())
+            .await
+            .unwrap();
+        referral_migrations::run(&pool).await.unwrap();
+        let clock = ManualClock::starting_now();
+        let mut conn = pool.acquire().await.unwrap();
+        let platform_key = api_keys::create(&mut conn, "test platform", ApiRole::Platform)
+            .await
+            .unwrap()
+            .plaintext;
+        let admin_key = api_keys::create(&mut conn, "test admin", ApiRole::Admin)
+            .await
+            .unwrap()
+            .plaintext;
+        drop(conn);
+
+        let state = AppState {
+            pool: pool.clone(),
+            clock: Arc::new(clock.clone()),
+            settings: Arc::new(ProgramSettings::default()),
+            config: Arc::new(ApiConfig::for_tests("postgres://unused")),
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let acceptor = TcpAcceptor::from_std(listener).unwrap();
+        tokio::spawn(Server::new_with_acceptor(acceptor).run(referral_api::app(state)));
+
+        let mut app = Self {
+            pool,
+            clock,
+            base_url,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            platform_key,
+            admin_key,
+            smtp,
+            worker: None,
+            smtp_url,
+        };
+        app.start_worker();
+        app
+    }
+
+    pub fn job_env(&self) -> JobEnv {
+        JobEnv {
+            pool: self.pool.clone(),
+            clock: Arc::new(self.clock.clone()),
+            settings: Arc::new(ProgramSettings::default()),
+            mailer: Mailer::new(&self.smtp_url, "Referral Program <no-reply@test.local>").unwrap(),
+        }
+    }
+
+    pub fn runtime_settings() -> RuntimeSettings {
+        RuntimeSettings {
+            concurrency: 4,
+            poll_interval: POLL_INTERVAL,
+            retry_base: RETRY_BASE,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+
+    /// Starts a worker process' worth of queues (a new, unique worker name each time).
+    pub fn start_worker(&mut self) {
+        assert!(self.worker.is_none(), "worker already running");
+        let handle =
+            Queues::all(self.job_env(), Self::runtime_settings()).spawn(std::future::pending());
+        self.worker = Some(handle);
+    }
+
+    /// Stops the worker as SIGTERM would: in-flight jobs finish first.
+    pub async fn stop_worker(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.stop().await.unwrap();
+        }
+    }
+
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, key: Option<&str>, body: &str) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
+        self.post_raw(path, key, &body.to_string()).await
+    }
+
+    /// The jobs of `J`'s queue, newest first.
+    pub async fn jobs<J: Job>(&self) -> Vec<JobRow> {
+        let mut conn = self.pool.acquire().await.unwrap();
+        jobs_store::list_queue(&mut conn, J::QUEUE).await.unwrap()
+    }
+
+    /// Makes every waiting job that is due by the manual clock due for the database too
+    /// (apalis compares `run_at` with the database's `now()`).
+    pub async fn make_due(&self) {
+        sqlx::query(
+            "update apalis.jobs set run_at = now() - interval '1 millisecond'
+             where status in ('Pending', 'Failed') and attempts < max_attempts and run_at <= $1",
+        )
+        .bind(self.clock.now())
+        .execute(&self.pool)
+        .await
+        .unwrap();
+    }
+
+    /// Moves the clock, makes what is due runnable, and waits until the queues are idle.
+    pub async fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+        self.run_due_jobs().await;
+    }
+
+    /// Makes due jobs runnable and waits (bounded) until none is due or in flight.
+    pub async fn run_due_jobs(&self) {
+        self.make_due().await;
+        let idle = wait_until(Duration::from_secs(15), || async {
+            let busy: i64 = sqlx::query_scalar(
+                "select count(*) from apalis.jobs
+                 where status in ('Queued', 'Running')
+                    or (status in ('Pending', 'Failed') and attempts < max_attempts and run_at <= now())",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            (busy == 0).then_some(())
+        })
+        .await;
+        assert!(
+            idle.is_some(),
+            "jobs still due or running after 15 s: {:#?}",
+            self.all_jobs().await
+        );
+    }
+
+    pub async fn all_jobs(&self) -> Vec<JobRow> {
+        let mut rows = Vec::new();
+        let mut conn = self.pool.acquire().await.unwrap();
+        for queue in referral_core::jobs::ALL_QUEUES {
+            rows.extend(jobs_store::list_queue(&mut conn, queue).await.unwrap());
+        }
+        rows
+    }
+
+    /// Waits (bounded) for a job of `J` to reach `status`.
+    pub async fn wait_for_job<J: Job>(&self, id: &str, pred: impl Fn(&JobRow) -> bool) -> JobRow {
+        let found = wait_until(Duration::from_secs(15), || async {
+            let mut conn = self.pool.acquire().await.unwrap();
+            jobs_store::find(&mut conn, id)
+                .await
+                .unwrap()
+                .filter(|row| pred(row))
+        })
+        .await;
+        match found {
+            Some(row) => row,
+            None => {
+                let mut conn = self.pool.acquire().await.unwrap();
+                panic!(
+                    "job {id} of {} never reached the expected state: {:#?}",
+                    J::QUEUE,
+                    jobs_store::find(&mut conn, id).await.unwrap()
+                )
+            }
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real api router and worker in-process, a fresh PostgreSQL
+//! database per test (`#[sqlx::test]`), a real SMTP server, and a manual clock.
+
+// A test binary: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
+
+mod foundation;
+mod harness;

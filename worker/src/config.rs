@@ -1,0 +1,58 @@
+//! Worker settings from environment variables.
+
+use std::time::Duration;
+
+use referral_core::config::{self, ConfigError};
+use secrecy::SecretString;
+
+/// Everything the worker reads at start.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Postgres connection string (`DATABASE_URL`).
+    pub database_url: String,
+    /// Jobs one queue runs at once in this process (`WORKER_CONCURRENCY`).
+    pub concurrency: usize,
+    /// How often an idle queue looks for due jobs (`WORKER_POLL_INTERVAL_MS`).
+    pub poll_interval: Duration,
+    /// First retry delay; doubles per attempt (`JOB_RETRY_BASE_MS`).
+    pub retry_base: Duration,
+    /// SMTP server (`SMTP_URL`, e.g. `smtp://127.0.0.1:2525`).
+    pub smtp_url: String,
+    /// Sender of e-mails (`SMTP_FROM`).
+    pub smtp_from: String,
+    /// Stripe secret key (`STRIPE_SECRET_KEY`).
+    pub stripe_secret_key: SecretString,
+    /// Stripe API base URL (`STRIPE_API_BASE`), pointed at a fake in tests.
+    pub stripe_api_base: String,
+}
+
+impl WorkerConfig {
+    /// Reads the environment; the error names the offending variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            database_url: config::url(
+                "DATABASE_URL",
+                crate::config::DEFAULT_DATABASE_URL,
+                &["postgres", "postgresql"],
+            )?,
+            concurrency: usize::try_from(config::positive("WORKER_CONCURRENCY", 4)?)
+                .unwrap_or(usize::MAX),
+            poll_interval: Duration::from_millis(config::positive("WORKER_POLL_INTERVAL_MS", 500)?),
+            retry_base: Duration::from_millis(config::positive("JOB_RETRY_BASE_MS", 5_000)?),
+            smtp_url: config::url("SMTP_URL", "smtp://127.0.0.1:2525", &["smtp", "smtps"])?,
+            smtp_from: config::string("SMTP_FROM", "Referral Program <no-reply@localhost>"),
+            stripe_secret_key: SecretString::from(config::string(
+                "STRIPE_SECRET_KEY",
+                "sk_test_local",
+            )),
+            stripe_api_base: config::url(
+                "STRIPE_API_BASE",
+                "https://api.stripe.com/",
+                &["http", "https"],
+            )?,
+        })
+    }
+}
+
+/// The database the README's start command provisions.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/referral";

@@ -1,0 +1,4 @@
+//! One handler per job. Each re-reads state and does nothing when its work is done or
+//! no longer applies, because delivery is at-least-once.
+
+mod send_email;

@@ -1,0 +1,12 @@
+//! The worker: apalis workers over the Postgres queues, one per job type.
+//!
+//! `runtime` owns what apalis-postgres 1.0 leaves out (backoff, wake-up latency, unique
+//! worker names); `jobs/` holds one handler per job, each a thin shell around a use case.
+
+pub mod config;
+pub mod jobs;
+pub mod mailer;
+pub mod runtime;
+
+pub use config::WorkerConfig;
+pub use runtime::{JobEnv, Queues, RuntimeSettings, WorkerHandle};

@@ -1,0 +1,58 @@
+//! E-mail over real SMTP (lettre).
+
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::runtime::JobError;
+
+/// Sends plain-text messages through one SMTP server.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").field("from", &self.from).finish()
+    }
+}
+
+/// Why a mailer could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MailerSetupError {
+    /// `SMTP_URL` was refused by lettre.
+    #[error("SMTP_URL is invalid: {0}")]
+    Url(#[source] lettre::transport::smtp::Error),
+    /// `SMTP_FROM` is not an address.
+    #[error("SMTP_FROM is not a mailbox: {0}")]
+    From(#[source] lettre::address::AddressError),
+}
+
+impl Mailer {
+    /// A mailer for `smtp_url` (`smtp://host:port` plain, `smtps://` TLS).
+    pub fn new(smtp_url: &str, from: &str) -> Result<Self, MailerSetupError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
+            .map_err(MailerSetupError::Url)?
+            .timeout(Some(std::time::Duration::from_secs(10)))
+            .build();
+        let from = from.parse().map_err(MailerSetupError::From)?;
+        Ok(Self { transport, from })
+    }
+
+    /// Sends one message. A refused recipient is permanent; anything else may pass later.
+    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), JobError> {
+        let to: Mailbox = to.parse().map_err(JobError::permanent)?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .body(body.to_owned())
+            .map_err(JobError::permanent)?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(JobError::permanent(e)),
+            Err(e) => Err(JobError::transient(e)),
+        }
+    }
+}

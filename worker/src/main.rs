@@ -1,0 +1,75 @@
+//! `referral-worker`: runs the job queues until SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use referral_core::{ProgramSettings, SystemClock};
+use referral_worker::runtime::RuntimeSettings;
+use referral_worker::{JobEnv, WorkerConfig, mailer::Mailer};
+use sqlx::postgres::PgPoolOptions;
+
+#[tokio::main]
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("referral-worker: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = WorkerConfig::from_env()?;
+    init_tracing();
+    let pool = PgPoolOptions::new()
+        .max_connections(u32::try_from(config.concurrency * 2 + 10).unwrap_or(50))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&config.database_url)
+        .await
+        .context("cannot connect to DATABASE_URL")?;
+    referral_migrations::run(&pool).await?;
+    let env = JobEnv {
+        pool,
+        clock: Arc::new(SystemClock),
+        settings: Arc::new(ProgramSettings::default()),
+        mailer: Mailer::new(&config.smtp_url, &config.smtp_from)?,
+    };
+    let settings = RuntimeSettings {
+        concurrency: config.concurrency,
+        poll_interval: config.poll_interval,
+        retry_base: config.retry_base,
+        shutdown_grace: Duration::from_secs(30),
+    };
+    tracing::info!(concurrency = config.concurrency, "worker started");
+    referral_worker::Queues::all(env, settings)
+        .spawn(shutdown_signal())
+        .wait()
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if std::env::var("LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
