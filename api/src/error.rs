@@ -9,6 +9,10 @@ use poem_openapi::error::{
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 use referral_core::StoreError;
+use referral_core::domain::credit::SpendRefused;
+use referral_core::usecases::clicks::ClickError;
+use referral_core::usecases::credit::SpendError;
+use referral_core::usecases::signup::SignUpError;
 
 /// The error body.
 #[derive(Debug, Clone, Object, serde::Serialize)]
@@ -100,6 +104,30 @@ impl ApiError {
             s if s.is_server_error() => Self::Internal(body),
             _ => Self::BadRequest(body),
         }
+    }
+
+    /// The same error, naming `field`.
+    pub fn with_field(mut self, field: &str) -> Self {
+        match &mut self {
+            Self::BadRequest(b)
+            | Self::Unauthorized(b)
+            | Self::Forbidden(b)
+            | Self::NotFound(b)
+            | Self::Conflict(b)
+            | Self::Unprocessable(b)
+            | Self::Internal(b)
+            | Self::Unavailable(b) => b.0.field = Some(field.to_owned()),
+        }
+        self
+    }
+
+    /// No user has this platform id.
+    pub fn user_not_found(user_id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "USER_NOT_FOUND",
+            format!("no user with user_id `{user_id}`"),
+        )
     }
 
     /// The body, whatever the variant.
@@ -240,5 +268,57 @@ impl From<StoreError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         StoreError::from(error).into()
+    }
+}
+
+impl From<SignUpError> for ApiError {
+    fn from(error: SignUpError) -> Self {
+        match error {
+            SignUpError::DuplicatePlatformId => ApiError::new(
+                StatusCode::CONFLICT,
+                "USER_ALREADY_EXISTS",
+                "user_id: a user with this user_id already exists",
+            )
+            .with_field("user_id"),
+            SignUpError::DuplicateEmail => ApiError::new(
+                StatusCode::CONFLICT,
+                "EMAIL_ALREADY_REGISTERED",
+                "email: a user with this e-mail already exists",
+            )
+            .with_field("email"),
+            SignUpError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ClickError> for ApiError {
+    fn from(error: ClickError) -> Self {
+        match error {
+            ClickError::UnknownCode(_) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_REFERRAL_CODE",
+                error.to_string(),
+            ),
+            ClickError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SpendError> for ApiError {
+    fn from(error: SpendError) -> Self {
+        match error {
+            SpendError::Refused(SpendRefused::Insufficient { .. }) => ApiError::new(
+                StatusCode::CONFLICT,
+                "INSUFFICIENT_CREDIT",
+                error.to_string(),
+            )
+            .with_field("amount"),
+            SpendError::Refused(SpendRefused::Amount(e)) => ApiError::invalid_field("amount", e),
+            SpendError::ReferenceReused { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "REFERENCE_REUSED", error.to_string())
+                    .with_field("reference")
+            }
+            SpendError::Store(e) => e.into(),
+        }
     }
 }

@@ -37,12 +37,22 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
 }
 
-type Apis = (routes::health::HealthApi, routes::admin::AdminApi);
+type Apis = (
+    routes::health::HealthApi,
+    routes::users::UsersApi,
+    routes::clicks::ClicksApi,
+    routes::admin::AdminApi,
+);
 
 /// The documented API.
 pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (routes::health::HealthApi, routes::admin::AdminApi),
+        (
+            routes::health::HealthApi,
+            routes::users::UsersApi,
+            routes::clicks::ClicksApi,
+            routes::admin::AdminApi,
+        ),
         "Referral & partner-program engine",
         env!("CARGO_PKG_VERSION"),
     )

@@ -142,6 +142,11 @@ impl TestApp {
 
     /// As [`spawn`], with the worker sending mail to `smtp_url` (e.g. a closed port).
     pub async fn spawn_with_smtp(pool: PgPool, smtp: SmtpCapture, smtp_url: String) -> Self {
+        // RUST_LOG=info shows the api's and worker's logs next to a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         // The test pool from sqlx::test is small; api + worker need more connections.
         let pool = PgPoolOptions::new()
             .max_connections(30)

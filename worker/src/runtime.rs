@@ -4,8 +4,9 @@
 //!   acknowledged, we push the job's `run_at` out by `retry_base × 2^(attempt-1)` (capped),
 //!   so retries really wait. The last attempt stays `Failed` with its error for operators.
 //! - **Wake-up latency.** An idle apalis worker only looks for jobs on its heartbeat, 30 s
-//!   by default; we set the heartbeat to the poll interval (500 ms by default), so a due
-//!   timer starts within about that much (see BENCHMARKS.md).
+//!   by default, and can lose that wake-up for good. Our own ticker wakes each queue's
+//!   fetch loop every poll interval (500 ms by default), so a due timer starts within
+//!   about that much (see BENCHMARKS.md).
 //! - **Names.** A worker name is unique per process and never reused (queue, host, pid,
 //!   random suffix), or apalis leaves a restarted worker's job `Running` forever.
 //! - **Panics** are caught and treated like transient errors.
@@ -18,6 +19,7 @@ use std::time::Duration;
 use apalis::prelude::{
     BoxDynError, Data, Monitor, ParallelizeExt, TaskId, WorkerBuilder, WorkerBuilderExt,
 };
+use apalis_core::backend::ext::poll_strategy::{PollWith, StreamStrategy};
 use apalis_core::error::AbortError;
 use apalis_core::task::attempt::Attempt;
 use apalis_postgres::{Config, PostgresStorage};
@@ -181,6 +183,19 @@ async fn execute<J: JobHandler>(
 
 use referral_core::store::jobs as jobs_store;
 
+/// How often a worker tells the others it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+/// Silent heartbeats after which a worker's jobs are re-queued (10 s).
+const MISSED_HEARTBEATS: usize = 5;
+
+/// A stream that yields every `interval`, for ever.
+fn ticker(interval: Duration) -> std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>> {
+    Box::pin(futures::stream::unfold((), move |()| async move {
+        tokio::time::sleep(interval).await;
+        Some(((), ()))
+    }))
+}
+
 /// A unique, never reused name for one worker of one queue in this process.
 fn worker_name(queue: &str, restart: usize) -> String {
     let host = std::env::var("HOSTNAME")
@@ -214,7 +229,10 @@ impl Queues {
 
     /// Every production queue (SPEC: Jobs).
     pub fn all(env: JobEnv, settings: RuntimeSettings) -> Self {
-        Self::new(env, settings).with::<jobs::SendEmail>()
+        Self::new(env, settings)
+            .with::<jobs::SendEmail>()
+            .with::<jobs::GrantSignupCredit>()
+            .with::<jobs::ExpireSignupCredit>()
     }
 
     /// Adds the queue of job type `J`.
@@ -222,17 +240,21 @@ impl Queues {
         let pool = self.ctx.env.pool.clone();
         let ctx = self.ctx.clone();
         let settings = self.settings.clone();
-        // Jobs of a worker that stopped heartbeating (killed mid-job) are re-queued after
-        // ~10 s of silence.
-        let missed = usize::try_from((10_000 / settings.poll_interval.as_millis().max(1)).max(2))
-            .unwrap_or(20);
+        // Jobs of a worker that stopped heartbeating (killed mid-job) are re-queued by the
+        // others after HEARTBEAT × MISSED_HEARTBEATS of silence.
         self.monitor = self.monitor.register(move |restart| {
             let config = Config::default()
                 .queue(J::QUEUE)
                 .batch_size(settings.concurrency.max(1))
-                .heartbeat_interval(settings.poll_interval)
-                .missed_heartbeats(missed);
-            let backend = PostgresStorage::<J>::new(&pool).with_config(config);
+                .heartbeat_interval(HEARTBEAT)
+                .missed_heartbeats(MISSED_HEARTBEATS);
+            let storage = PostgresStorage::<J>::new(&pool).with_config(config);
+            // apalis-postgres fetches on its heartbeat, and a heartbeat that fires while a
+            // fetch is in flight is lost: the queue then sleeps until the next job is
+            // pushed through this process, possibly forever. A ticker of our own wakes the
+            // fetch loop every poll interval, whatever happened before.
+            let backend =
+                PollWith::new(storage, StreamStrategy::new(ticker(settings.poll_interval)));
             WorkerBuilder::new(worker_name(J::QUEUE, restart))
                 .backend(backend)
                 .data(ctx.clone())

@@ -1,13 +1,19 @@
 //! Endpoints, one module per tag.
 
 pub mod admin;
+pub mod clicks;
+pub mod dto;
 pub mod health;
+pub mod users;
 
 /// Tags grouping the endpoints in the docs.
 #[derive(poem_openapi::Tags)]
 pub enum Tag {
     /// Liveness and readiness.
     Health,
+    /// Users, referral links, clicks, attributed signups, referred users and wallets
+    /// (platform key).
+    Referrals,
     /// Operations: failed jobs and retries (admin key).
     Operations,
 }

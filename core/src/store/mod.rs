@@ -2,5 +2,10 @@
 //! can run inside the caller's transaction.
 
 pub mod api_keys;
+pub mod clicks;
+pub mod credit;
 pub mod emails;
 pub mod jobs;
+pub mod ledger;
+pub mod referrals;
+pub mod users;

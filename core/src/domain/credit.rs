@@ -1,0 +1,141 @@
+//! Wallet credit (SPEC: Signup credit): spent soonest-expiring first, never below zero;
+//! expiry removes what is left of a grant and never more.
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::CreditGrantId;
+use crate::money::{Money, MoneyError};
+
+/// What is left of one grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantBalance {
+    /// The grant.
+    pub id: CreditGrantId,
+    /// Unspent, unexpired amount.
+    pub remaining: Money,
+    /// When what is left expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A spend larger than the unexpired balance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpendRefused {
+    /// Not enough credit.
+    #[error("only {available} of credit is available; {requested} was requested")]
+    Insufficient {
+        /// Spendable now.
+        available: Money,
+        /// Asked for.
+        requested: Money,
+    },
+    /// The amount itself is unusable.
+    #[error(transparent)]
+    Amount(#[from] MoneyError),
+}
+
+/// Splits `amount` over `grants`, soonest-expiring first. Grants already expired at
+/// `now` are not spendable, whatever their `remaining` says.
+pub fn allocate_spend(
+    grants: &[GrantBalance],
+    amount: Money,
+    now: DateTime<Utc>,
+) -> Result<Vec<(CreditGrantId, Money)>, SpendRefused> {
+    if !amount.is_positive() {
+        return Err(MoneyError::NotPositive.into());
+    }
+    let mut spendable: Vec<&GrantBalance> = grants
+        .iter()
+        .filter(|g| g.expires_at > now && g.remaining.is_positive())
+        .collect();
+    spendable.sort_by_key(|g| (g.expires_at, g.id));
+    let available = spendable
+        .iter()
+        .try_fold(Money::zero(amount.currency()), |sum, g| {
+            sum.checked_add(g.remaining)
+        })?;
+    if available < amount {
+        return Err(SpendRefused::Insufficient {
+            available,
+            requested: amount,
+        });
+    }
+    let mut left = amount;
+    let mut parts = Vec::new();
+    for grant in spendable {
+        if left.is_zero() {
+            break;
+        }
+        let take = grant.remaining.min(left)?;
+        parts.push((grant.id, take));
+        left = left.checked_sub(take)?;
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use proptest::prelude::*;
+    use uuid::Uuid;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn grant(n: u128, cents: i64, days_left: i64) -> GrantBalance {
+        GrantBalance {
+            id: CreditGrantId(Uuid::from_u128(n)),
+            remaining: Money::usd_cents(cents),
+            expires_at: now() + Duration::days(days_left),
+        }
+    }
+
+    #[test]
+    fn spends_soonest_expiring_first() {
+        let grants = [grant(1, 250, 20), grant(2, 250, 5)];
+        let parts = allocate_spend(&grants, Money::usd_cents(300), now()).unwrap();
+        assert_eq!(
+            parts,
+            vec![
+                (grants[1].id, Money::usd_cents(250)),
+                (grants[0].id, Money::usd_cents(50))
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_more_than_the_unexpired_balance() {
+        let grants = [grant(1, 250, 1), grant(2, 500, -1)];
+        assert_eq!(
+            allocate_spend(&grants, Money::usd_cents(251), now()),
+            Err(SpendRefused::Insufficient {
+                available: Money::usd_cents(250),
+                requested: Money::usd_cents(251)
+            })
+        );
+        assert!(allocate_spend(&grants, Money::usd_cents(0), now()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn a_spend_takes_exactly_its_amount_and_never_overdraws(
+            balances in proptest::collection::vec((0i64..1_000, -3i64..30), 0..6),
+            want in 1i64..3_000,
+        ) {
+            let grants: Vec<_> = balances
+                .iter()
+                .enumerate()
+                .map(|(i, (c, d))| grant(i as u128, *c, *d))
+                .collect();
+            if let Ok(parts) = allocate_spend(&grants, Money::usd_cents(want), now()) {
+                let total: i64 = parts.iter().map(|(_, m)| m.to_minor_units().unwrap()).sum();
+                prop_assert_eq!(total, want);
+                for (id, taken) in parts {
+                    let g = grants.iter().find(|g| g.id == id).unwrap();
+                    prop_assert!(taken <= g.remaining && g.expires_at > now());
+                }
+            }
+        }
+    }
+}
