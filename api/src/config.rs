@@ -17,6 +17,8 @@ pub struct ApiConfig {
     pub landing_url: String,
     /// Secret that signs Stripe webhooks (`STRIPE_WEBHOOK_SECRET`).
     pub stripe_webhook_secret: String,
+    /// Local installations only: a clock operators can move forward (`DEV_TIME_TRAVEL`).
+    pub dev_time_travel: bool,
 }
 
 /// The database the README's start command provisions.
@@ -39,6 +41,7 @@ impl ApiConfig {
             )?,
             landing_url: config::url("LANDING_URL", "http://localhost:3000/", &["http", "https"])?,
             stripe_webhook_secret: config::string("STRIPE_WEBHOOK_SECRET", "whsec_local"),
+            dev_time_travel: config::parsed("DEV_TIME_TRAVEL", false)?,
         })
     }
 
@@ -50,6 +53,7 @@ impl ApiConfig {
             public_base_url: "http://localhost:8080/r".into(),
             landing_url: "http://localhost:3000/welcome".into(),
             stripe_webhook_secret: "whsec_test".into(),
+            dev_time_travel: false,
         }
     }
 }

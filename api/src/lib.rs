@@ -15,7 +15,7 @@ use std::sync::Arc;
 use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
-use referral_core::{Clock, ProgramSettings};
+use referral_core::{Clock, OffsetClock, ProgramSettings};
 use sqlx::PgPool;
 
 pub use config::ApiConfig;
@@ -35,6 +35,8 @@ pub struct AppState {
     pub settings: Arc<ProgramSettings>,
     /// Public URLs the API hands out.
     pub config: Arc<ApiConfig>,
+    /// The movable clock of a local installation (`DEV_TIME_TRAVEL`), if enabled.
+    pub dev_clock: Option<OffsetClock>,
 }
 
 type Apis = (

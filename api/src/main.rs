@@ -9,8 +9,9 @@ use poem::Server;
 use poem::listener::TcpListener;
 use referral_api::{ApiConfig, AppState};
 use referral_core::store::api_keys::{self, ApiRole};
+use referral_core::store::dev_clock;
 use referral_core::store::jobs;
-use referral_core::{ProgramSettings, SystemClock};
+use referral_core::{Clock, OffsetClock, ProgramSettings, SystemClock};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -142,23 +143,49 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     let pool = connect(&config).await?;
     let listen_addr = config.listen_addr;
+    let dev_clock = config.dev_time_travel.then(OffsetClock::default);
+    let clock: Arc<dyn Clock> = match &dev_clock {
+        Some(dev_clock) => {
+            tracing::warn!(
+                "DEV_TIME_TRAVEL is on: the clock can be moved forward; never use this in production"
+            );
+            dev_clock::follow(pool.clone(), dev_clock.clone(), Duration::from_millis(250));
+            Arc::new(dev_clock.clone())
+        }
+        None => Arc::new(SystemClock),
+    };
     let state = AppState {
         pool,
-        clock: Arc::new(SystemClock),
+        clock,
         settings: Arc::new(ProgramSettings::default()),
         config: Arc::new(config),
+        dev_clock,
     };
     tracing::info!(%listen_addr, "api listening; docs at /docs");
     Server::new(TcpListener::bind(listen_addr))
         .run_with_graceful_shutdown(
             referral_api::app(state),
-            async {
-                let _ = tokio::signal::ctrl_c().await;
-            },
+            shutdown_signal(),
             Some(Duration::from_secs(10)),
         )
         .await?;
     Ok(())
+}
+
+/// SIGTERM (service managers) or Ctrl-C.
+async fn shutdown_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("api stopping");
 }
 
 fn init_tracing() {

@@ -17,7 +17,7 @@ pub mod settings;
 pub mod store;
 pub mod usecases;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use error::StoreError;
 pub use money::{Currency, Money, MoneyError, Rate};
 pub use settings::ProgramSettings;

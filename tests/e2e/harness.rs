@@ -127,6 +127,8 @@ pub struct TestApp {
     pub smtp: SmtpCapture,
     pub worker: Option<WorkerHandle>,
     smtp_url: String,
+    /// The clock the api and worker read: the manual clock, or a dev clock.
+    service_clock: Arc<dyn Clock>,
 }
 
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -142,6 +144,22 @@ impl TestApp {
 
     /// As [`spawn`], with the worker sending mail to `smtp_url` (e.g. a closed port).
     pub async fn spawn_with_smtp(pool: PgPool, smtp: SmtpCapture, smtp_url: String) -> Self {
+        Self::spawn_inner(pool, smtp, smtp_url, None).await
+    }
+
+    /// As [`spawn`], with the api and worker on a `DEV_TIME_TRAVEL` clock.
+    pub async fn spawn_with_dev_clock(pool: PgPool) -> Self {
+        let smtp = SmtpCapture::start();
+        let url = smtp.url.clone();
+        Self::spawn_inner(pool, smtp, url, Some(referral_core::OffsetClock::default())).await
+    }
+
+    async fn spawn_inner(
+        pool: PgPool,
+        smtp: SmtpCapture,
+        smtp_url: String,
+        dev_clock: Option<referral_core::OffsetClock>,
+    ) -> Self {
         // RUST_LOG=info shows the api's and worker's logs next to a failing test.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -155,6 +173,10 @@ impl TestApp {
             .unwrap();
         referral_migrations::run(&pool).await.unwrap();
         let clock = ManualClock::starting_now();
+        let service_clock: Arc<dyn Clock> = match &dev_clock {
+            Some(dev_clock) => Arc::new(dev_clock.clone()),
+            None => Arc::new(clock.clone()),
+        };
         let mut conn = pool.acquire().await.unwrap();
         let platform_key = api_keys::create(&mut conn, "test platform", ApiRole::Platform)
             .await
@@ -168,9 +190,10 @@ impl TestApp {
 
         let state = AppState {
             pool: pool.clone(),
-            clock: Arc::new(clock.clone()),
+            clock: service_clock.clone(),
             settings: Arc::new(ProgramSettings::default()),
             config: Arc::new(ApiConfig::for_tests("postgres://unused")),
+            dev_clock,
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -191,6 +214,7 @@ impl TestApp {
             smtp,
             worker: None,
             smtp_url,
+            service_clock,
         };
         app.start_worker();
         app
@@ -199,7 +223,7 @@ impl TestApp {
     pub fn job_env(&self) -> JobEnv {
         JobEnv {
             pool: self.pool.clone(),
-            clock: Arc::new(self.clock.clone()),
+            clock: self.service_clock.clone(),
             settings: Arc::new(ProgramSettings::default()),
             mailer: Mailer::new(&self.smtp_url, "Referral Program <no-reply@test.local>").unwrap(),
         }

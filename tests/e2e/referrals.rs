@@ -670,3 +670,62 @@ async fn a_referrer_sees_referred_users_by_status_page_by_page(pool: PgPool) {
         .await;
     assert_eq!((status, body["field"].as_str()), (422, Some("cursor")));
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_local_installation_can_move_its_clock_thirty_days(pool: PgPool) {
+    let app = TestApp::spawn_with_dev_clock(pool).await;
+    let ana = app.referrer("ana", "ana@example.com").await;
+    app.create_user(
+        json!({"user_id": "bo", "email": "bo@example.com", "referral_code": ana["referral_code"]}),
+    )
+    .await;
+    let granted = crate::harness::wait_until(std::time::Duration::from_secs(10), || async {
+        let wallet = app.wallet("bo").await;
+        (wallet["available"]["amount"] == "2.50").then_some(())
+    })
+    .await;
+    assert!(granted.is_some(), "the credit job did not run");
+
+    let (status, body) = app
+        .post(
+            "/v1/admin/dev/advance-clock",
+            Some(&app.admin_key),
+            json!({"days": 30}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["offset_seconds"], 30 * 24 * 3600);
+    assert_eq!(body["jobs_made_due"], 1);
+    let expired = crate::harness::wait_until(std::time::Duration::from_secs(10), || async {
+        let wallet = app.wallet("bo").await;
+        (wallet["available"]["amount"] == "0.00"
+            && wallet["entries"].as_array().unwrap().len() == 2)
+            .then_some(())
+    })
+    .await;
+    assert!(expired.is_some(), "{}", app.wallet("bo").await);
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_clock_cannot_move_in_a_normal_installation(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (status, body) = app
+        .post(
+            "/v1/admin/dev/advance-clock",
+            Some(&app.admin_key),
+            json!({"days": 30}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("DEV_TIME_TRAVEL_DISABLED"))
+    );
+    let (status, _) = app
+        .post(
+            "/v1/admin/dev/advance-clock",
+            Some(&app.platform_key),
+            json!({"days": 30}),
+        )
+        .await;
+    assert_eq!(status, 403);
+}

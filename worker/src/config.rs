@@ -24,6 +24,8 @@ pub struct WorkerConfig {
     pub stripe_secret_key: SecretString,
     /// Stripe API base URL (`STRIPE_API_BASE`), pointed at a fake in tests.
     pub stripe_api_base: String,
+    /// Local installations only: follow the movable clock (`DEV_TIME_TRAVEL`).
+    pub dev_time_travel: bool,
 }
 
 impl WorkerConfig {
@@ -50,6 +52,7 @@ impl WorkerConfig {
                 "https://api.stripe.com/",
                 &["http", "https"],
             )?,
+            dev_time_travel: config::parsed("DEV_TIME_TRAVEL", false)?,
         })
     }
 }

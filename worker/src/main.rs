@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use referral_core::{ProgramSettings, SystemClock};
+use referral_core::store::dev_clock;
+use referral_core::{Clock, OffsetClock, ProgramSettings, SystemClock};
 use referral_worker::runtime::RuntimeSettings;
 use referral_worker::{JobEnv, WorkerConfig, mailer::Mailer};
 use sqlx::postgres::PgPoolOptions;
@@ -27,9 +28,19 @@ async fn run() -> anyhow::Result<()> {
         .await
         .context("cannot connect to DATABASE_URL")?;
     referral_migrations::run(&pool).await?;
+    let clock: Arc<dyn Clock> = if config.dev_time_travel {
+        tracing::warn!(
+            "DEV_TIME_TRAVEL is on: following the movable clock; never use this in production"
+        );
+        let dev_clock = OffsetClock::default();
+        dev_clock::follow(pool.clone(), dev_clock.clone(), Duration::from_millis(250));
+        Arc::new(dev_clock)
+    } else {
+        Arc::new(SystemClock)
+    };
     let env = JobEnv {
         pool,
-        clock: Arc::new(SystemClock),
+        clock,
         settings: Arc::new(ProgramSettings::default()),
         mailer: Mailer::new(&config.smtp_url, &config.smtp_from)?,
     };

@@ -5,6 +5,7 @@ use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use referral_core::store::dev_clock;
 use referral_core::store::jobs::{self, JobRow};
 
 use crate::AppState;
@@ -70,6 +71,41 @@ pub struct RetryOutcome {
     pub skipped: Vec<String>,
 }
 
+/// How far to move the development clock.
+#[derive(Debug, Object, serde::Deserialize)]
+#[oai(example)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceClock {
+    /// Days to move forward.
+    #[serde(default)]
+    #[oai(default, validator(minimum(value = "0"), maximum(value = "3650")))]
+    pub days: i64,
+    /// Hours to move forward.
+    #[serde(default)]
+    #[oai(default, validator(minimum(value = "0"), maximum(value = "87600")))]
+    pub hours: i64,
+}
+
+impl poem_openapi::types::Example for AdvanceClock {
+    fn example() -> Self {
+        Self { days: 30, hours: 0 }
+    }
+}
+
+/// The development clock after a move.
+#[derive(Debug, Object)]
+pub struct ClockAdvanced {
+    /// The service's "now".
+    pub now: DateTime<Utc>,
+    /// How far it runs ahead of the wall clock, in seconds.
+    pub offset_seconds: i64,
+    /// Waiting jobs (timers, retries) that became due and were started.
+    pub jobs_made_due: u64,
+}
+
+/// How long workers may take to see a new offset (they re-read it every 250 ms).
+const CLOCK_PROPAGATION: std::time::Duration = std::time::Duration::from_millis(600);
+
 #[OpenApi(prefix_path = "/v1/admin", tag = "Tag::Operations")]
 impl AdminApi {
     /// Failed jobs: they used all their attempts or failed permanently.
@@ -105,5 +141,49 @@ impl AdminApi {
             .collect();
         tracing::info!(count = retried.len(), "jobs re-queued by operator");
         Ok(Json(RetryOutcome { retried, skipped }))
+    }
+
+    /// Development only (`DEV_TIME_TRAVEL=true`): move the service's clock forward, so a
+    /// local installation can watch 30-day timers fire. Timers due by the new time run at
+    /// once. Answers 404 `DEV_TIME_TRAVEL_DISABLED` everywhere else.
+    #[oai(path = "/dev/advance-clock", method = "post")]
+    async fn advance_clock(
+        &self,
+        _key: AdminKey,
+        state: Data<&AppState>,
+        body: JsonBody<AdvanceClock>,
+    ) -> Result<Json<ClockAdvanced>, ApiError> {
+        let Some(dev_clock) = &state.dev_clock else {
+            return Err(ApiError::new(
+                poem::http::StatusCode::NOT_FOUND,
+                "DEV_TIME_TRAVEL_DISABLED",
+                "the clock can only be moved on a local installation started with DEV_TIME_TRAVEL=true",
+            ));
+        };
+        let by = chrono::Duration::days(body.0.days) + chrono::Duration::hours(body.0.hours);
+        if by <= chrono::Duration::zero() {
+            return Err(ApiError::invalid_field(
+                "days",
+                "move the clock forward by at least an hour",
+            ));
+        }
+        let mut conn = state.pool.acquire().await?;
+        let offset = dev_clock::advance(&mut conn, by).await?;
+        dev_clock.set_offset(offset);
+        // Let every worker process pick up the new offset before its timers fire, or a
+        // timer would see "not yet due" and go back to sleep.
+        tokio::time::sleep(CLOCK_PROPAGATION).await;
+        let now = state.clock.now();
+        let jobs_made_due = dev_clock::make_due(&mut conn, now).await?;
+        tracing::warn!(
+            offset_seconds = offset.num_seconds(),
+            jobs_made_due,
+            "development clock moved"
+        );
+        Ok(Json(ClockAdvanced {
+            now,
+            offset_seconds: offset.num_seconds(),
+            jobs_made_due,
+        }))
     }
 }
