@@ -42,7 +42,7 @@ impl poem_openapi::types::Example for ErrorBody {
 }
 
 /// A failed request, as documented in the spec.
-#[derive(Debug, ApiResponse)]
+#[derive(Debug, Clone, ApiResponse)]
 #[oai(bad_request_handler = "from_request_error")]
 pub enum ApiError {
     /// The body is not valid JSON, or the request is malformed.
@@ -108,7 +108,12 @@ impl ApiError {
 
     /// The same error, naming `field`.
     pub fn with_field(mut self, field: &str) -> Self {
-        match &mut self {
+        self.body_mut().field = Some(field.to_owned());
+        self
+    }
+
+    fn body_mut(&mut self) -> &mut ErrorBody {
+        match self {
             Self::BadRequest(b)
             | Self::Unauthorized(b)
             | Self::Forbidden(b)
@@ -116,9 +121,8 @@ impl ApiError {
             | Self::Conflict(b)
             | Self::Unprocessable(b)
             | Self::Internal(b)
-            | Self::Unavailable(b) => b.0.field = Some(field.to_owned()),
+            | Self::Unavailable(b) => &mut b.0,
         }
-        self
     }
 
     /// No user has this platform id.
@@ -172,12 +176,7 @@ impl From<Carried> for poem::Error {
 /// Maps poem-openapi's request-parsing failures to the common shape.
 pub fn from_request_error(error: poem::Error) -> ApiError {
     if let Some(Carried(api_error)) = error.downcast_ref::<Carried>() {
-        return ApiError::build(
-            StatusCode::from_u16(api_error.body().status).unwrap_or(StatusCode::BAD_REQUEST),
-            &api_error.body().code,
-            api_error.body().message.clone(),
-            api_error.body().field.clone(),
-        );
+        return api_error.clone();
     }
     if let Some(e) = error.downcast_ref::<ParseParamError>() {
         return ApiError::invalid_field(e.name, &e.reason);
@@ -216,13 +215,7 @@ pub async fn catch_all(error: poem::Error) -> Response {
         return error.into_response();
     }
     if let Some(Carried(api_error)) = error.downcast_ref::<Carried>() {
-        return ApiError::build(
-            StatusCode::from_u16(api_error.body().status).unwrap_or(StatusCode::BAD_REQUEST),
-            &api_error.body().code,
-            api_error.body().message.clone(),
-            api_error.body().field.clone(),
-        )
-        .into_response();
+        return api_error.clone().into_response();
     }
     let status = error.status();
     let api_error = match status {

@@ -21,6 +21,18 @@ impl TestApp {
         body["user"].clone()
     }
 
+    /// Ana refers Bo by code; the credit job has run. Returns Ana.
+    async fn ana_refers_bo(&self) -> Value {
+        let ana = self.referrer("ana", "ana@example.com").await;
+        let (status, body) = self
+            .create_user(json!({"user_id": "bo", "email": "bo@example.com", "referral_code": ana["referral_code"]}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["attribution"]["attributed"], true);
+        self.run_due_jobs().await;
+        ana
+    }
+
     async fn wallet(&self, user_id: &str) -> Value {
         let (status, body) = self
             .get(
@@ -408,12 +420,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn the_credit_job_grants_exactly_once_even_when_run_twice(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let ana = app.referrer("ana", "ana@example.com").await;
-    let (_, body) = app
-        .create_user(json!({"user_id": "bo", "email": "bo@example.com", "referral_code": ana["referral_code"]}))
-        .await;
-    assert_eq!(body["attribution"]["attributed"], true);
-    app.run_due_jobs().await;
+    app.ana_refers_bo().await;
 
     // The same job delivered again.
     let bo_id: uuid::Uuid =
@@ -447,12 +454,7 @@ async fn the_credit_job_grants_exactly_once_even_when_run_twice(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn thirty_days_later_expiry_removes_only_what_is_left(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let ana = app.referrer("ana", "ana@example.com").await;
-    app.create_user(
-        json!({"user_id": "bo", "email": "bo@example.com", "referral_code": ana["referral_code"]}),
-    )
-    .await;
-    app.run_due_jobs().await;
+    app.ana_refers_bo().await;
 
     app.clock.advance(Days::days(10));
     let (status, body) = app.spend("bo", "1.00", "purchase-1").await;
@@ -509,12 +511,7 @@ async fn thirty_days_later_expiry_removes_only_what_is_left(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn an_expiry_timer_woken_early_does_nothing_and_waits(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let ana = app.referrer("ana", "ana@example.com").await;
-    app.create_user(
-        json!({"user_id": "bo", "email": "bo@example.com", "referral_code": ana["referral_code"]}),
-    )
-    .await;
-    app.run_due_jobs().await;
+    app.ana_refers_bo().await;
 
     // Force the 30-day timer to run now, on day 0.
     sqlx::query("update apalis.jobs set run_at = now() where job_type = $1")
@@ -544,12 +541,7 @@ async fn an_expiry_timer_woken_early_does_nothing_and_waits(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn spending_more_than_available_is_refused_with_nothing_written(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let ana = app.referrer("ana", "ana@example.com").await;
-    app.create_user(
-        json!({"user_id": "bo", "email": "bo@example.com", "referral_code": ana["referral_code"]}),
-    )
-    .await;
-    app.run_due_jobs().await;
+    app.ana_refers_bo().await;
 
     let (status, body) = app.spend("bo", "2.51", "too-much").await;
     assert_eq!(status, 409, "{body}");

@@ -57,6 +57,7 @@ impl Example for RecordClick {
 
 /// A recorded click.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ClickRecorded {
     /// Pass it as `click_id` when the visitor signs up.
     pub click_id: Uuid,
@@ -66,6 +67,18 @@ pub struct ClickRecorded {
     pub clicked_at: DateTime<Utc>,
     /// A signup after this instant is no longer attributed to this click.
     pub attribution_expires_at: DateTime<Utc>,
+}
+
+impl Example for ClickRecorded {
+    fn example() -> Self {
+        let clicked_at = DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default();
+        Self {
+            click_id: Uuid::nil(),
+            referrer_user_id: "user_17".into(),
+            clicked_at,
+            attribution_expires_at: clicked_at + chrono::Duration::days(7),
+        }
+    }
 }
 
 #[derive(ApiResponse)]

@@ -113,6 +113,7 @@ pub struct ScheduledCredit {
 
 /// A created user.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserCreated {
     /// The user, with their own referral link.
     pub user: UserView,
@@ -171,6 +172,7 @@ pub struct ReferredUser {
 
 /// A page of referred users, newest first.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ReferredUsersPage {
     /// The rows.
     pub items: Vec<ReferredUser>,
@@ -214,6 +216,7 @@ pub struct LedgerEntryView {
 
 /// A user's wallet of platform credit.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct WalletView {
     /// The platform's id for the user.
     pub user_id: String,
@@ -254,6 +257,7 @@ impl Example for SpendCredit {
 
 /// A spend of wallet credit.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CreditSpent {
     /// Your reference.
     pub reference: String,
@@ -263,6 +267,127 @@ pub struct CreditSpent {
     pub spent_at: DateTime<Utc>,
     /// Credit spendable after it.
     pub available: MoneyView,
+}
+
+fn example_instant(day: u32) -> DateTime<Utc> {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, day)
+        .and_then(|d| d.and_hms_opt(9, 30, 0))
+        .map(|t| t.and_utc())
+        .unwrap_or_default()
+}
+
+fn usd_view(amount: &str) -> MoneyView {
+    MoneyView {
+        amount: amount.into(),
+        currency: "USD".into(),
+    }
+}
+
+impl Example for UserCreated {
+    fn example() -> Self {
+        let user = User {
+            id: referral_core::ids::UserId(Uuid::nil()),
+            platform_user_id: "user_8412".into(),
+            email: "bo@example.com".into(),
+            email_normalized: "bo@example.com".into(),
+            referral_code: "az2mjqnv".into(),
+            referred_by: None,
+            attributed_click_id: None,
+            signed_up_at: example_instant(2),
+            converted_at: None,
+        };
+        Self {
+            user: user_view(
+                &user,
+                Some("user_17".into()),
+                "https://platform.example/join",
+                Money::usd_cents(250),
+            ),
+            attribution: AttributionView {
+                attributed: true,
+                referrer_user_id: Some("user_17".into()),
+                click_id: Some(Uuid::nil()),
+                reason: None,
+                message: None,
+                signup_credit: Some(ScheduledCredit {
+                    amount: usd_view("2.50"),
+                    expires_at: example_instant(2) + chrono::Duration::days(30),
+                }),
+            },
+        }
+    }
+}
+
+impl Example for ReferredUsersPage {
+    fn example() -> Self {
+        Self {
+            items: vec![
+                ReferredUser {
+                    status: ReferralStatusView::SignedUp,
+                    at: example_instant(2),
+                    user_id: Some("user_8412".into()),
+                    email: Some("bo@example.com".into()),
+                    click_id: None,
+                    converted_at: None,
+                },
+                ReferredUser {
+                    status: ReferralStatusView::NotSignedUp,
+                    at: example_instant(1),
+                    user_id: None,
+                    email: None,
+                    click_id: Some(Uuid::nil()),
+                    converted_at: None,
+                },
+            ],
+            next_cursor: None,
+        }
+    }
+}
+
+impl Example for WalletView {
+    fn example() -> Self {
+        Self {
+            user_id: "user_8412".into(),
+            available: usd_view("1.50"),
+            balance: usd_view("1.50"),
+            grants: vec![CreditGrantView {
+                id: Uuid::nil(),
+                reason: "SIGNUP".into(),
+                amount: usd_view("2.50"),
+                remaining: usd_view("1.50"),
+                granted_at: example_instant(2),
+                expires_at: example_instant(2) + chrono::Duration::days(30),
+                expired_at: None,
+            }],
+            entries: vec![
+                LedgerEntryView {
+                    id: 1,
+                    kind: "CREDIT_GRANTED".into(),
+                    amount: usd_view("2.50"),
+                    credit_grant_id: Some(Uuid::nil()),
+                    occurred_at: example_instant(2),
+                },
+                LedgerEntryView {
+                    id: 2,
+                    kind: "CREDIT_SPENT".into(),
+                    amount: usd_view("-1.00"),
+                    credit_grant_id: Some(Uuid::nil()),
+                    occurred_at: example_instant(5),
+                },
+            ],
+        }
+    }
+}
+
+impl Example for CreditSpent {
+    fn example() -> Self {
+        Self {
+            reference: "purchase_1234".into(),
+            amount: usd_view("1.00"),
+            spent_at: example_instant(5),
+            available: usd_view("1.50"),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
