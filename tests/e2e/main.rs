@@ -7,3 +7,4 @@
 mod foundation;
 mod harness;
 mod referrals;
+mod worker;

@@ -1,0 +1,113 @@
+//! The worker runtime with jobs of its own: panics, graceful shutdown, concurrent start.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use referral_core::jobs::{self, Job};
+use referral_worker::runtime::{JobError, JobHandler, JobOutcome};
+use referral_worker::{JobEnv, Queues};
+use sqlx::PgPool;
+
+use crate::harness::TestApp;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Explode;
+
+impl Job for Explode {
+    const QUEUE: &'static str = "test_explode";
+    const MAX_ATTEMPTS: u32 = 3;
+}
+
+impl JobHandler for Explode {
+    async fn handle(self, _env: &JobEnv) -> Result<JobOutcome, JobError> {
+        panic!("boom");
+    }
+}
+
+static SLOW_FINISHED: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Slow {
+    millis: u64,
+}
+
+impl Job for Slow {
+    const QUEUE: &'static str = "test_slow";
+}
+
+impl JobHandler for Slow {
+    async fn handle(self, _env: &JobEnv) -> Result<JobOutcome, JobError> {
+        tokio::time::sleep(Duration::from_millis(self.millis)).await;
+        SLOW_FINISHED.fetch_add(1, Ordering::SeqCst);
+        Ok(JobOutcome::Done)
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_panicking_job_is_retried_then_stays_failed_with_its_message(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let worker = Queues::new(app.job_env(), TestApp::runtime_settings())
+        .with::<Explode>()
+        .spawn(std::future::pending());
+    let mut conn = app.pool.acquire().await.unwrap();
+    let id = jobs::enqueue_now(&mut conn, &Explode).await.unwrap();
+    drop(conn);
+
+    for attempt in 1..3 {
+        app.wait_for_job::<Explode>(&id, |j| j.attempts == attempt && j.status == "Failed")
+            .await;
+        // Skip the backoff wait.
+        sqlx::query("update apalis.jobs set run_at = now() where id = $1")
+            .bind(&id)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    let job = app
+        .wait_for_job::<Explode>(&id, |j| j.attempts == 3 && j.status == "Failed")
+        .await;
+    assert!(job.last_error.unwrap().contains("job panicked: boom"));
+    worker.stop().await.unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn stopping_a_worker_lets_in_flight_jobs_finish(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let worker = Queues::new(app.job_env(), TestApp::runtime_settings())
+        .with::<Slow>()
+        .spawn(std::future::pending());
+    let mut conn = app.pool.acquire().await.unwrap();
+    let id = jobs::enqueue_now(&mut conn, &Slow { millis: 1_500 })
+        .await
+        .unwrap();
+    drop(conn);
+    app.wait_for_job::<Slow>(&id, |j| j.status == "Running")
+        .await;
+
+    let before = SLOW_FINISHED.load(Ordering::SeqCst);
+    worker.stop().await.unwrap();
+    assert_eq!(
+        SLOW_FINISHED.load(Ordering::SeqCst),
+        before + 1,
+        "stop returned before the job finished"
+    );
+    let job = app.wait_for_job::<Slow>(&id, |j| j.status == "Done").await;
+    assert_eq!(job.attempts, 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn two_processes_migrating_at_once_both_succeed(pool: PgPool) {
+    let (a, b) = tokio::join!(
+        referral_migrations::run(&pool),
+        referral_migrations::run(&pool)
+    );
+    a.unwrap();
+    b.unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "select count(*) from information_schema.tables where table_name in ('users', 'jobs')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, 2);
+}
