@@ -154,6 +154,21 @@ async fn a_user_gets_a_permanent_code_link_and_share_urls(pool: PgPool) {
     assert!(linkedin.starts_with("https://www.linkedin.com/") && linkedin.contains(code));
     assert!(linkedin.contains("2.50"));
 
+    // The share link's form (`PUBLIC_BASE_URL?ref=CODE`) is served too.
+    let response = app
+        .http
+        .get(app.url(&format!("/r?ref={code}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("ref_click=")
+    );
+
     let (status, again) = app.get("/v1/users/ana", Some(&app.platform_key)).await;
     assert_eq!(status, 200);
     assert_eq!(again["referral_code"], code, "the code is permanent");

@@ -10,7 +10,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use referral_core::domain::attribution::NotAttributed;
 use referral_core::domain::email::EmailAddress;
 use referral_core::ids::ClickId;
-use referral_core::store::credit::{self as credit_store, usd};
+use referral_core::store::credit::{self as credit_store, CreditGrant, usd};
 use referral_core::store::ledger::{self, Account};
 use referral_core::store::referrals::{self, Cursor, ReferralStatus};
 use referral_core::store::users::{self, User};
@@ -435,22 +435,15 @@ async fn platform_id_of(
     }
 }
 
-async fn available_credit(
-    conn: &mut PgConnection,
-    user: &User,
-    now: DateTime<Utc>,
-) -> Result<Money, ApiError> {
-    let grants = credit_store::grants_of(conn, user.id).await?;
-    let mut available = Money::zero(referral_core::Currency::Usd);
-    for grant in grants
+/// Credit spendable at `now`: what is left of grants not yet past their expiry.
+fn available_credit(grants: &[CreditGrant], now: DateTime<Utc>) -> Result<Money, ApiError> {
+    grants
         .iter()
         .filter(|g| g.expired_at.is_none() && g.expires_at > now)
-    {
-        available = available
-            .checked_add(grant.remaining()?)
-            .map_err(|e| ApiError::internal(&e))?;
-    }
-    Ok(available)
+        .try_fold(Money::zero(referral_core::Currency::Usd), |sum, g| {
+            sum.checked_add(g.remaining()?)
+                .map_err(|e| ApiError::internal(&e))
+        })
 }
 
 #[OpenApi(prefix_path = "/v1/users", tag = "Tag::Referrals")]
@@ -605,7 +598,7 @@ impl UsersApi {
         let grants = credit_store::grants_of(&mut conn, user.id).await?;
         let entries = ledger::entries(&mut conn, user.id, Account::Wallet).await?;
         let balance = ledger::balance(&mut conn, user.id, Account::Wallet).await?;
-        let available = available_credit(&mut conn, &user, now).await?;
+        let available = available_credit(&grants, now)?;
         Ok(Json(WalletView {
             user_id: user.platform_user_id,
             available: available.into(),
@@ -660,7 +653,8 @@ impl UsersApi {
         let user = user_by_platform_id(&mut tx, &user_id.0).await?;
         let outcome =
             credit_usecase::spend_credit(&mut tx, now, user.id, amount, &body.0.reference).await?;
-        let available = available_credit(&mut tx, &user, now).await?;
+        let grants = credit_store::grants_of(&mut tx, user.id).await?;
+        let available = available_credit(&grants, now)?;
         tx.commit().await?;
         let view = CreditSpent {
             reference: outcome.spend.reference,
