@@ -153,10 +153,10 @@ impl ClicksApi {
         Ok(RedirectResponse::Found(location, cookie, "no-store".into()))
     }
 
-    fn recorded(state: &AppState, click: Click, referrer_user_id: String) -> ClickRecorded {
+    fn recorded(state: &AppState, click: Click) -> ClickRecorded {
         ClickRecorded {
             click_id: click.id.0,
-            referrer_user_id,
+            referrer_user_id: click.referrer_platform_id,
             clicked_at: click.clicked_at,
             attribution_expires_at: click.clicked_at + state.settings.attribution_window,
         }
@@ -211,12 +211,8 @@ impl ClicksApi {
         let mut conn = state.pool.acquire().await?;
         let click =
             record_click(&mut conn, now, &body.referral_code, ClickSource::Api, &meta).await?;
-        let referrer = referral_core::store::users::find(&mut conn, click.referrer_id)
-            .await?
-            .map(|u| u.platform_user_id)
-            .unwrap_or_default();
         Ok(RecordClickResponse::Created(Json(Self::recorded(
-            &state, click, referrer,
+            &state, click,
         ))))
     }
 }

@@ -36,6 +36,8 @@ pub struct Click {
     pub id: ClickId,
     /// The link's owner.
     pub referrer_id: UserId,
+    /// The owner's platform user id.
+    pub referrer_platform_id: String,
     /// When.
     pub clicked_at: DateTime<Utc>,
 }
@@ -48,10 +50,16 @@ pub async fn insert_for_code(
     source: ClickSource,
     meta: &ClickMeta,
 ) -> Result<Option<Click>, StoreError> {
+    // One statement: the code lookup, the insert and the owner's platform id together.
     Ok(sqlx::query_as::<_, Click>(
-        "insert into clicks (id, referrer_id, clicked_at, source, ip, user_agent, referer, landing_page)
-         select $1, u.id, $3, $4, $5, $6, $7, $8 from users u where u.referral_code = $2
-         returning id, referrer_id, clicked_at",
+        "with owner as (select id, platform_user_id from users where referral_code = $2),
+              inserted as (
+                insert into clicks (id, referrer_id, clicked_at, source, ip, user_agent, referer, landing_page)
+                select $1, owner.id, $3, $4, $5, $6, $7, $8 from owner
+                returning id, referrer_id, clicked_at)
+         select inserted.id, inserted.referrer_id, owner.platform_user_id as referrer_platform_id,
+                inserted.clicked_at
+         from inserted join owner on owner.id = inserted.referrer_id",
     )
     .bind(ClickId::generate())
     .bind(code)
@@ -67,12 +75,13 @@ pub async fn insert_for_code(
 
 /// A click by id.
 pub async fn find(conn: &mut PgConnection, id: ClickId) -> Result<Option<Click>, StoreError> {
-    Ok(
-        sqlx::query_as::<_, Click>("select id, referrer_id, clicked_at from clicks where id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
+    Ok(sqlx::query_as::<_, Click>(
+        "select c.id, c.referrer_id, u.platform_user_id as referrer_platform_id, c.clicked_at
+         from clicks c join users u on u.id = c.referrer_id where c.id = $1",
     )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Marks the click as having led to `user`'s signup.
