@@ -111,3 +111,35 @@ async fn two_processes_migrating_at_once_both_succeed(pool: PgPool) {
     .unwrap();
     assert_eq!(tables, 2);
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_queue_whose_worker_failed_is_restarted(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.run_due_jobs().await;
+    // Make every fetch and heartbeat fail for a moment: each queue's worker dies.
+    sqlx::query("alter table apalis.jobs rename to jobs_away")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    sqlx::query("alter table apalis.jobs_away rename to jobs")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let mut tx = app.pool.begin().await.unwrap();
+    referral_core::usecases::email::queue_email(
+        &mut tx,
+        app.clock_now(),
+        &referral_core::store::emails::NewEmail {
+            to: "after-outage@example.com".into(),
+            subject: "Still here".into(),
+            body: "The queue came back.".into(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mails = app.smtp.wait_for(1).await;
+    assert_eq!(mails[0].to, vec!["after-outage@example.com".to_string()]);
+}

@@ -10,6 +10,8 @@
 //! - **Names.** A worker name is unique per process and never reused (queue, host, pid,
 //!   random suffix), or apalis leaves a restarted worker's job `Running` forever.
 //! - **Panics** are caught and treated like transient errors.
+//! - **Restarts.** A queue worker that fails (its database connection cut) is restarted,
+//!   or its queue would silently stop in a process that looks healthy.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -26,6 +28,7 @@ use apalis_postgres::{Config, PostgresStorage};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use referral_core::jobs::{self, Job};
+use referral_core::store::jobs as jobs_store;
 use referral_core::{Clock, ProgramSettings, StoreError};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -181,7 +184,25 @@ async fn execute<J: JobHandler>(
     .await
 }
 
-use referral_core::store::jobs as jobs_store;
+/// How long a failed queue worker waits before it starts again.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// A queue worker whose fetch or heartbeat failed (the database went away, a connection
+/// was cut) ends; without a restart its queue would stay unserved while the process
+/// looks healthy. It restarts under a new name after a short pause. apalis offers no
+/// async hook here, so the pause blocks the monitor, which can do nothing useful while
+/// its database fails anyway.
+fn restart_after_failure(
+    worker: &apalis_core::worker::context::WorkerContext,
+    error: &apalis_core::error::WorkerError,
+) -> bool {
+    if worker.is_shutting_down() {
+        return false;
+    }
+    tracing::error!(worker = worker.name(), error = %error, "queue worker failed; restarting");
+    std::thread::sleep(RESTART_PAUSE);
+    true
+}
 
 /// How often a worker tells the others it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -218,7 +239,9 @@ impl Queues {
     /// No queues yet.
     pub fn new(env: JobEnv, settings: RuntimeSettings) -> Self {
         Self {
-            monitor: Monitor::new().shutdown_timeout(settings.shutdown_grace),
+            monitor: Monitor::new()
+                .shutdown_timeout(settings.shutdown_grace)
+                .should_restart(restart_after_failure),
             ctx: QueueContext {
                 env,
                 retry_base: settings.retry_base,
