@@ -89,16 +89,14 @@ async fn push<J: Job>(
 ) -> Result<JobId, StoreError> {
     let payload = serde_json::to_vec(job)?;
     let id = ulid::Ulid::generate();
-    let mut builder = TaskBuilder::new(payload)
+    let task = TaskBuilder::new(payload)
         .task_id(TaskId::from_ulid(id))
-        .max_attempts(J::MAX_ATTEMPTS as usize);
-    if let Some(due_at) = due_at {
-        builder = builder.run_at_timestamp(ceil_to_second(due_at));
-    }
-    apalis_postgres::queries::push_tasks(&mut *conn, J::QUEUE, vec![builder.build()]).await?;
+        .max_attempts(J::MAX_ATTEMPTS as usize)
+        .build();
+    apalis_postgres::queries::push_tasks(&mut *conn, J::QUEUE, vec![task]).await?;
     let id = id.to_string();
     if let Some(due_at) = due_at {
-        // push_tasks keeps whole seconds only; a timer should start at its instant, not up
+        // push_tasks stores whole seconds only; a timer should start at its instant, not up
         // to a second early or late, so store the exact instant (same transaction).
         sqlx::query("update apalis.jobs set run_at = $2 where id = $1")
             .bind(&id)
@@ -108,22 +106,4 @@ async fn push<J: Job>(
     }
     tracing::debug!(queue = J::QUEUE, job_id = %id, ?due_at, "job enqueued");
     Ok(id)
-}
-
-fn ceil_to_second(instant: DateTime<Utc>) -> u64 {
-    let whole = instant.timestamp() + i64::from(instant.timestamp_subsec_nanos() > 0);
-    u64::try_from(whole).unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn due_times_round_up_to_the_next_second() {
-        let exact = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        assert_eq!(ceil_to_second(exact), 1_700_000_000);
-        let later = DateTime::from_timestamp(1_700_000_000, 1).unwrap();
-        assert_eq!(ceil_to_second(later), 1_700_000_001);
-    }
 }

@@ -294,14 +294,10 @@ impl TestApp {
     /// Makes every waiting job that is due by the manual clock due for the database too
     /// (apalis compares `run_at` with the database's `now()`).
     pub async fn make_due(&self) {
-        sqlx::query(
-            "update apalis.jobs set run_at = now() - interval '1 millisecond'
-             where status in ('Pending', 'Failed') and attempts < max_attempts and run_at <= $1",
-        )
-        .bind(self.clock.now())
-        .execute(&self.pool)
-        .await
-        .unwrap();
+        let mut conn = self.pool.acquire().await.unwrap();
+        jobs_store::make_due(&mut conn, self.clock.now())
+            .await
+            .unwrap();
     }
 
     /// Moves the clock, makes what is due runnable, and waits until the queues are idle.

@@ -174,7 +174,7 @@ impl AdminApi {
         // timer would see "not yet due" and go back to sleep.
         tokio::time::sleep(CLOCK_PROPAGATION).await;
         let now = state.clock.now();
-        let jobs_made_due = dev_clock::make_due(&mut conn, now).await?;
+        let jobs_made_due = jobs::make_due(&mut conn, now).await?;
         tracing::warn!(
             offset_seconds = offset.num_seconds(),
             jobs_made_due,

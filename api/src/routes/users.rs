@@ -472,8 +472,12 @@ impl UsersApi {
         let now = state.clock.now();
         let mut tx = state.pool.begin().await?;
         let outcome = signup::sign_up(&mut tx, now, &state.settings, &signup).await?;
-        let referrer = platform_id_of(&mut tx, outcome.user.referred_by).await?;
         tx.commit().await?;
+        let referrer = outcome
+            .attribution
+            .as_ref()
+            .ok()
+            .map(|a| a.referrer_platform_id.clone());
 
         let attribution = match outcome.attribution {
             Ok(a) => AttributionView {
@@ -597,12 +601,18 @@ impl UsersApi {
         let user = user_by_platform_id(&mut conn, &user_id.0).await?;
         let grants = credit_store::grants_of(&mut conn, user.id).await?;
         let entries = ledger::entries(&mut conn, user.id, Account::Wallet).await?;
-        let balance = ledger::balance(&mut conn, user.id, Account::Wallet).await?;
         let available = available_credit(&grants, now)?;
         Ok(Json(WalletView {
             user_id: user.platform_user_id,
             available: available.into(),
-            balance: usd(balance)?.into(),
+            // The balance is the ledger's sum; the entries are already here.
+            balance: entries
+                .iter()
+                .try_fold(Money::zero(referral_core::Currency::Usd), |sum, e| {
+                    sum.checked_add(usd(e.amount)?)
+                        .map_err(|err| ApiError::internal(&err))
+                })?
+                .into(),
             grants: grants
                 .into_iter()
                 .map(|g| {

@@ -56,6 +56,8 @@ pub struct NewUser<'a> {
 pub struct Attribution {
     /// Who referred the user.
     pub referrer_id: UserId,
+    /// The referrer's platform user id.
+    pub referrer_platform_id: String,
     /// The click that did it (none for a bare code).
     pub click_id: Option<ClickId>,
 }
@@ -134,6 +136,7 @@ pub fn attribute(
     }
     Ok(Attribution {
         referrer_id: referrer.user_id,
+        referrer_platform_id: referrer.platform_user_id.clone(),
         click_id,
     })
 }

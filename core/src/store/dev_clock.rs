@@ -3,7 +3,7 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use sqlx::PgConnection;
 
 use crate::clock::OffsetClock;
@@ -25,20 +25,6 @@ pub async fn advance(conn: &mut PgConnection, by: Duration) -> Result<Duration, 
             .fetch_one(conn)
             .await?;
     Ok(Duration::milliseconds(ms))
-}
-
-/// Makes every waiting job due by business time `now` runnable at once (apalis compares
-/// `run_at` with the database's wall clock). Returns how many.
-pub async fn make_due(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
-        "update apalis.jobs set run_at = now()
-         where status in ('Pending', 'Failed') and attempts < max_attempts
-           and run_at > now() and run_at <= $1",
-    )
-    .bind(now)
-    .execute(conn)
-    .await?
-    .rows_affected())
 }
 
 /// Keeps `clock` in step with the stored offset, refreshing every `every`, until the

@@ -87,6 +87,22 @@ pub async fn retry_dead(
     .await?)
 }
 
+/// Makes every waiting job due by business time `now` runnable at once. apalis compares
+/// `run_at` with the database's wall clock, so when business time runs ahead of it (a
+/// test's manual clock, a local installation's moved clock) timers need this. Returns
+/// how many jobs it moved.
+pub async fn make_due(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "update apalis.jobs set run_at = now()
+         where status in ('Pending', 'Failed') and attempts < max_attempts
+           and run_at > now() and run_at <= $1",
+    )
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 /// Pushes a failed job's next attempt `delay` into the future (apalis would re-fetch it
 /// at once). Measured on the database clock, which is what apalis compares `run_at` to.
 pub async fn postpone(

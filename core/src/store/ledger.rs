@@ -112,19 +112,3 @@ pub async fn entries(
     .fetch_all(conn)
     .await?)
 }
-
-/// The balance of one account: the sum of its entries.
-pub async fn balance(
-    conn: &mut PgConnection,
-    user_id: UserId,
-    account: Account,
-) -> Result<Decimal, StoreError> {
-    Ok(sqlx::query_scalar::<_, Decimal>(
-        "select coalesce(sum(amount), 0)::numeric(12,2) from ledger_entries
-         where user_id = $1 and account = $2",
-    )
-    .bind(user_id)
-    .bind(account)
-    .fetch_one(conn)
-    .await?)
-}

@@ -136,13 +136,3 @@ pub async fn find(conn: &mut PgConnection, id: UserId) -> Result<Option<User>, S
         .fetch_optional(conn)
         .await?)
 }
-
-/// A user by id, locked until the transaction ends.
-pub async fn lock(conn: &mut PgConnection, id: UserId) -> Result<Option<User>, StoreError> {
-    Ok(
-        sqlx::query_as::<_, User>(select_users!("where id = $1 for update"))
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
-    )
-}
