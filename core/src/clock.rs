@@ -1,7 +1,6 @@
 //! Injectable time. Every business decision reads "now" from a [`Clock`] once per
 //! transaction, so 30-day timers are tested by moving a [`ManualClock`], never by waiting.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -64,33 +63,6 @@ impl Clock for ManualClock {
     }
 }
 
-/// The wall clock moved forward by an offset that a *local* installation can change
-/// (`DEV_TIME_TRAVEL`), so the README walk-through can reach "30 days later" on a
-/// running system. Clones share the offset. Never enabled in production.
-#[derive(Debug, Clone, Default)]
-pub struct OffsetClock {
-    offset_ms: Arc<AtomicI64>,
-}
-
-impl OffsetClock {
-    /// Sets the offset from the wall clock.
-    pub fn set_offset(&self, offset: Duration) {
-        self.offset_ms
-            .store(offset.num_milliseconds(), Ordering::SeqCst);
-    }
-
-    /// The current offset.
-    pub fn offset(&self) -> Duration {
-        Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
-    }
-}
-
-impl Clock for OffsetClock {
-    fn now(&self) -> DateTime<Utc> {
-        SystemClock.now() + self.offset()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,14 +77,5 @@ mod tests {
         let shared = clock.clone();
         shared.set(start);
         assert_eq!(clock.now(), start, "clones share one instant");
-    }
-
-    #[test]
-    fn offset_clock_runs_ahead_by_its_offset() {
-        let clock = OffsetClock::default();
-        let shared = clock.clone();
-        shared.set_offset(Duration::days(30));
-        let ahead = clock.now() - SystemClock.now();
-        assert!(ahead > Duration::days(30) - Duration::seconds(5) && ahead <= Duration::days(30));
     }
 }

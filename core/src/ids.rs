@@ -46,3 +46,7 @@ id_type!(
     /// One grant of wallet credit.
     CreditGrantId
 );
+id_type!(
+    /// One spend of wallet credit.
+    CreditSpendId
+);

@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod dev_time;
 pub mod domain;
 pub mod error;
 pub mod ids;
@@ -17,7 +18,7 @@ pub mod settings;
 pub mod store;
 pub mod usecases;
 
-pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use money::{Currency, Money, MoneyError, Rate};
 pub use settings::ProgramSettings;

@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use referral_core::store::dev_clock;
-use referral_core::{Clock, OffsetClock, ProgramSettings, SystemClock};
+use referral_core::{Clock, ProgramSettings, SystemClock, dev_time};
 use referral_worker::runtime::RuntimeSettings;
 use referral_worker::{JobEnv, WorkerConfig, mailer::Mailer};
 use sqlx::postgres::PgPoolOptions;
@@ -32,9 +31,7 @@ async fn run() -> anyhow::Result<()> {
         tracing::warn!(
             "DEV_TIME_TRAVEL is on: following the movable clock; never use this in production"
         );
-        let dev_clock = OffsetClock::default();
-        dev_clock::follow(pool.clone(), dev_clock.clone(), Duration::from_millis(250));
-        Arc::new(dev_clock)
+        Arc::new(dev_time::follow(pool.clone()))
     } else {
         Arc::new(SystemClock)
     };

@@ -6,6 +6,33 @@ use chrono::{DateTime, Utc};
 use crate::ids::CreditGrantId;
 use crate::money::{Money, MoneyError};
 
+/// Why credit was granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GrantReason {
+    /// The credit of an attributed signup.
+    Signup,
+}
+
+impl GrantReason {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantReason::Signup => "SIGNUP",
+        }
+    }
+}
+
+/// Credit spendable at `now`: what is left of grants not yet past their expiry instant.
+/// The one home of this rule: a grant past `expires_at` is not spendable even before the
+/// expiry job has written it off.
+pub fn available(grants: &[GrantBalance], now: DateTime<Utc>, zero: Money) -> Result<Money, MoneyError> {
+    grants
+        .iter()
+        .filter(|g| g.expires_at > now)
+        .try_fold(zero, |sum, g| sum.checked_add(g.remaining))
+}
+
 /// What is left of one grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantBalance {
@@ -43,16 +70,12 @@ pub fn allocate_spend(
     if !amount.is_positive() {
         return Err(MoneyError::NotPositive.into());
     }
+    let available = available(grants, now, Money::zero(amount.currency()))?;
     let mut spendable: Vec<&GrantBalance> = grants
         .iter()
         .filter(|g| g.expires_at > now && g.remaining.is_positive())
         .collect();
     spendable.sort_by_key(|g| (g.expires_at, g.id));
-    let available = spendable
-        .iter()
-        .try_fold(Money::zero(amount.currency()), |sum, g| {
-            sum.checked_add(g.remaining)
-        })?;
     if available < amount {
         return Err(SpendRefused::Insufficient {
             available,

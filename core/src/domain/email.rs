@@ -19,20 +19,16 @@ pub enum EmailError {
 pub struct EmailAddress(String);
 
 impl EmailAddress {
-    /// Checks the shape; the mailbox itself is the platform's concern.
+    /// Checks the shape: an RFC 5322 dot-atom local part (no quoted forms, no `<`, `>`,
+    /// spaces or brackets, which only ever reach us in injection attempts) and a domain of
+    /// at least two DNS labels. Whether the mailbox exists is the platform's concern.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let address = raw.trim();
-        if address.len() > 254 {
+        if address.chars().count() > 254 {
             return Err(EmailError::TooLong);
         }
-        let (local, domain) = address.split_once('@').ok_or(EmailError::Malformed)?;
-        let valid = !local.is_empty()
-            && !domain.contains('@')
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !address.chars().any(|c| c.is_whitespace() || c.is_control());
-        if valid {
+        let (local, domain) = address.rsplit_once('@').ok_or(EmailError::Malformed)?;
+        if is_dot_atom(local) && local.chars().count() <= 64 && is_domain(domain) {
             Ok(Self(address.to_owned()))
         } else {
             Err(EmailError::Malformed)
@@ -54,6 +50,26 @@ impl EmailAddress {
             _ => format!("{local}@{domain}"),
         }
     }
+}
+
+/// RFC 5322 `atext` (letters and digits of any script for internationalized addresses).
+fn is_atext(c: char) -> bool {
+    c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+}
+
+fn is_dot_atom(local: &str) -> bool {
+    !local.is_empty() && local.split('.').all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+}
+
+fn is_domain(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.chars().count())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
 }
 
 #[cfg(test)]
@@ -89,12 +105,23 @@ mod tests {
             "a b@example.com",
             "a@b@c.com",
             "ana@.com",
+            "<script>alert(1)</script>x@example.com",
+            "ana@exa mple.com",
+            "a..b@example.com",
+            ".ana@example.com",
+            "ana@-example.com",
+            "ana@example..com",
+            "\"quoted\"@example.com",
+            "ana\u{0}@example.com",
         ] {
             assert_eq!(
                 EmailAddress::parse(raw),
                 Err(EmailError::Malformed),
                 "{raw:?}"
             );
+        }
+        for raw in ["o'brien@example.com", "a!#$%&*+-/=?^_`{|}~@ex-ample.co.uk", "zoë@exämple.de"] {
+            assert!(EmailAddress::parse(raw).is_ok(), "{raw:?}");
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(EmailAddress::parse(&long), Err(EmailError::TooLong));

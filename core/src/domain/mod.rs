@@ -1,6 +1,10 @@
 //! Pure rules: no IO, no async. Each module names the SPEC section it implements.
 
+pub mod api_key;
 pub mod attribution;
+pub mod clicks;
 pub mod credit;
 pub mod email;
+pub mod ledger;
 pub mod referral_code;
+pub mod referrals;

@@ -4,25 +4,26 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::domain::credit::GrantBalance;
+use crate::domain::credit::{GrantBalance, GrantReason};
+use crate::domain::ledger::{Account, EntryKind};
 use crate::error::StoreError;
-use crate::ids::{CreditGrantId, UserId};
+use crate::ids::{CreditGrantId, CreditSpendId, UserId};
 use crate::money::{Currency, Money};
-use crate::store::ledger::{self, Account, EntryKind, NewEntry};
+use crate::store::ledger::{self, NewEntry};
 
 /// A credit grant as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreditGrant {
     /// Its id.
     pub id: CreditGrantId,
     /// Whose wallet.
     pub user_id: UserId,
-    /// Why it was granted (`SIGNUP`).
-    pub reason: String,
+    /// Why it was granted.
+    pub reason: GrantReason,
     /// Granted amount.
-    pub amount: Decimal,
-    /// Unspent, unexpired amount.
-    pub remaining: Decimal,
+    pub amount: Money,
+    /// Unspent, unexpired amount (kept equal to the sum of the grant's ledger entries).
+    pub remaining: Money,
     /// When granted.
     pub granted_at: DateTime<Utc>,
     /// When what is left expires.
@@ -32,30 +33,47 @@ pub struct CreditGrant {
 }
 
 impl CreditGrant {
-    /// Granted amount as money.
-    pub fn amount(&self) -> Result<Money, StoreError> {
-        usd(self.amount)
+    /// What the spending rules need of this grant.
+    pub fn balance(&self) -> GrantBalance {
+        GrantBalance {
+            id: self.id,
+            remaining: self.remaining,
+            expires_at: self.expires_at,
+        }
     }
+}
 
-    /// What is left as money.
-    pub fn remaining(&self) -> Result<Money, StoreError> {
-        usd(self.remaining)
+struct GrantRow {
+    id: CreditGrantId,
+    user_id: UserId,
+    reason: GrantReason,
+    amount: Decimal,
+    remaining: Decimal,
+    granted_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    expired_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<GrantRow> for CreditGrant {
+    type Error = StoreError;
+
+    fn try_from(row: GrantRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            user_id: row.user_id,
+            reason: row.reason,
+            amount: usd(row.amount)?,
+            remaining: usd(row.remaining)?,
+            granted_at: row.granted_at,
+            expires_at: row.expires_at,
+            expired_at: row.expired_at,
+        })
     }
 }
 
 /// A USD amount read from a `numeric(12,2)` column.
-pub fn usd(amount: Decimal) -> Result<Money, StoreError> {
+pub(crate) fn usd(amount: Decimal) -> Result<Money, StoreError> {
     Money::new(amount, Currency::Usd).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-macro_rules! select_grants {
-    ($tail:literal) => {
-        concat!(
-            "select id, user_id, reason, amount, remaining, granted_at, expires_at, expired_at
-             from credit_grants ",
-            $tail
-        )
-    };
 }
 
 /// Inserts the signup grant and its `CREDIT_GRANTED` entry; `None` if the user already has one.
@@ -66,36 +84,40 @@ pub async fn insert_signup_grant(
     granted_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<Option<CreditGrant>, StoreError> {
-    let grant = sqlx::query_as::<_, CreditGrant>(
-        "insert into credit_grants (id, user_id, reason, amount, remaining, currency, granted_at, expires_at)
-         values ($1, $2, 'SIGNUP', $3, $3, $4, $5, $6)
-         on conflict (user_id) where reason = 'SIGNUP' do nothing
-         returning id, user_id, reason, amount, remaining, granted_at, expires_at, expired_at",
+    let row = sqlx::query_as!(
+        GrantRow,
+        r#"insert into credit_grants (id, user_id, reason, amount, remaining, currency, granted_at, expires_at)
+           values ($1, $2, 'SIGNUP', $3, $3, $4, $5, $6)
+           on conflict (user_id) where reason = 'SIGNUP' do nothing
+           returning id as "id: CreditGrantId", user_id as "user_id: UserId",
+                     reason as "reason: GrantReason", amount, remaining, granted_at, expires_at,
+                     expired_at"#,
+        CreditGrantId::generate() as _,
+        user_id as _,
+        amount.amount(),
+        amount.currency().code(),
+        granted_at,
+        expires_at,
     )
-    .bind(CreditGrantId::generate())
-    .bind(user_id)
-    .bind(amount.amount())
-    .bind(amount.currency().code())
-    .bind(granted_at)
-    .bind(expires_at)
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some(grant) = &grant {
-        ledger::append(
-            conn,
-            &NewEntry {
-                user_id,
-                account: Account::Wallet,
-                kind: EntryKind::CreditGranted,
-                amount,
-                credit_grant_id: Some(grant.id),
-                credit_spend_id: None,
-                occurred_at: granted_at,
-            },
-        )
-        .await?;
-    }
-    Ok(grant)
+    let Some(grant) = row.map(CreditGrant::try_from).transpose()? else {
+        return Ok(None);
+    };
+    ledger::append(
+        conn,
+        &NewEntry {
+            user_id,
+            account: Account::Wallet,
+            kind: EntryKind::CreditGranted,
+            amount,
+            credit_grant_id: Some(grant.id),
+            credit_spend_id: None,
+            occurred_at: granted_at,
+        },
+    )
+    .await?;
+    Ok(Some(grant))
 }
 
 /// The user's signup grant, locked.
@@ -103,12 +125,18 @@ pub async fn lock_signup_grant(
     conn: &mut PgConnection,
     user_id: UserId,
 ) -> Result<Option<CreditGrant>, StoreError> {
-    Ok(sqlx::query_as::<_, CreditGrant>(select_grants!(
-        "where user_id = $1 and reason = 'SIGNUP' for update"
-    ))
-    .bind(user_id)
+    sqlx::query_as!(
+        GrantRow,
+        r#"select id as "id: CreditGrantId", user_id as "user_id: UserId",
+                  reason as "reason: GrantReason", amount, remaining, granted_at, expires_at,
+                  expired_at
+           from credit_grants where user_id = $1 and reason = 'SIGNUP' for update"#,
+        user_id as _
+    )
     .fetch_optional(conn)
-    .await?)
+    .await?
+    .map(CreditGrant::try_from)
+    .transpose()
 }
 
 /// Removes what is left of `grant` (a `CREDIT_EXPIRED` entry of exactly that amount).
@@ -117,7 +145,7 @@ pub async fn expire(
     grant: &CreditGrant,
     now: DateTime<Utc>,
 ) -> Result<Money, StoreError> {
-    let left = grant.remaining()?;
+    let left = grant.remaining;
     if left.is_positive() {
         ledger::append(
             &mut *conn,
@@ -133,11 +161,13 @@ pub async fn expire(
         )
         .await?;
     }
-    sqlx::query("update credit_grants set remaining = 0, expired_at = $2 where id = $1")
-        .bind(grant.id)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "update credit_grants set remaining = 0, expired_at = $2 where id = $1",
+        grant.id as _,
+        now
+    )
+    .execute(conn)
+    .await?;
     Ok(left)
 }
 
@@ -146,12 +176,19 @@ pub async fn grants_of(
     conn: &mut PgConnection,
     user_id: UserId,
 ) -> Result<Vec<CreditGrant>, StoreError> {
-    Ok(sqlx::query_as::<_, CreditGrant>(select_grants!(
-        "where user_id = $1 order by expires_at, id"
-    ))
-    .bind(user_id)
+    sqlx::query_as!(
+        GrantRow,
+        r#"select id as "id: CreditGrantId", user_id as "user_id: UserId",
+                  reason as "reason: GrantReason", amount, remaining, granted_at, expires_at,
+                  expired_at
+           from credit_grants where user_id = $1 order by expires_at, id"#,
+        user_id as _
+    )
     .fetch_all(conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(CreditGrant::try_from)
+    .collect()
 }
 
 /// Grants that can still be spent, locked so concurrent spends and expiries serialize.
@@ -159,35 +196,58 @@ pub async fn lock_spendable(
     conn: &mut PgConnection,
     user_id: UserId,
 ) -> Result<Vec<GrantBalance>, StoreError> {
-    let rows = sqlx::query_as::<_, CreditGrant>(select_grants!(
-        "where user_id = $1 and expired_at is null and remaining > 0
-         order by expires_at, id for update"
-    ))
-    .bind(user_id)
+    sqlx::query_as!(
+        GrantRow,
+        r#"select id as "id: CreditGrantId", user_id as "user_id: UserId",
+                  reason as "reason: GrantReason", amount, remaining, granted_at, expires_at,
+                  expired_at
+           from credit_grants where user_id = $1 and expired_at is null and remaining > 0
+           order by expires_at, id for update"#,
+        user_id as _
+    )
     .fetch_all(conn)
-    .await?;
-    rows.into_iter()
-        .map(|g| {
-            Ok(GrantBalance {
-                id: g.id,
-                remaining: usd(g.remaining)?,
-                expires_at: g.expires_at,
-            })
-        })
-        .collect()
+    .await?
+    .into_iter()
+    .map(|row| CreditGrant::try_from(row).map(|g| g.balance()))
+    .collect()
 }
 
-/// A recorded spend.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A recorded spend, with what its first answer said.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreditSpend {
     /// Its id.
-    pub id: uuid::Uuid,
+    pub id: CreditSpendId,
     /// The caller's reference (idempotency key).
     pub reference: String,
     /// Amount spent.
-    pub amount: Decimal,
+    pub amount: Money,
     /// When.
     pub spent_at: DateTime<Utc>,
+    /// Credit available right after the spend, as first answered (replays repeat it);
+    /// unknown for spends recorded before it was kept.
+    pub available_after: Option<Money>,
+}
+
+struct SpendRow {
+    id: CreditSpendId,
+    reference: String,
+    amount: Decimal,
+    spent_at: DateTime<Utc>,
+    available_after: Option<Decimal>,
+}
+
+impl TryFrom<SpendRow> for CreditSpend {
+    type Error = StoreError;
+
+    fn try_from(row: SpendRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            reference: row.reference,
+            amount: usd(row.amount)?,
+            spent_at: row.spent_at,
+            available_after: row.available_after.map(usd).transpose()?,
+        })
+    }
 }
 
 /// A spend by its reference.
@@ -196,57 +256,79 @@ pub async fn find_spend(
     user_id: UserId,
     reference: &str,
 ) -> Result<Option<CreditSpend>, StoreError> {
-    Ok(sqlx::query_as::<_, CreditSpend>(
-        "select id, reference, amount, spent_at from credit_spends where user_id = $1 and reference = $2",
+    sqlx::query_as!(
+        SpendRow,
+        r#"select id as "id: CreditSpendId", reference, amount, spent_at, available_after
+           from credit_spends where user_id = $1 and reference = $2"#,
+        user_id as _,
+        reference
     )
-    .bind(user_id)
-    .bind(reference)
     .fetch_optional(conn)
-    .await?)
+    .await?
+    .map(CreditSpend::try_from)
+    .transpose()
 }
 
-/// Records a spend split over grants: the spend row, one `CREDIT_SPENT` entry per grant,
-/// and each grant's `remaining` lowered.
+/// A spend to record, split over grants.
+#[derive(Debug, Clone)]
+pub struct NewSpend<'a> {
+    /// Whose wallet.
+    pub user_id: UserId,
+    /// The caller's reference.
+    pub reference: &'a str,
+    /// The amount.
+    pub amount: Money,
+    /// How much each grant gives.
+    pub parts: &'a [(CreditGrantId, Money)],
+    /// Credit available after the spend.
+    pub available_after: Money,
+    /// When.
+    pub now: DateTime<Utc>,
+}
+
+/// Records a spend: the spend row, one `CREDIT_SPENT` entry per grant, and each grant's
+/// `remaining` lowered. The caller holds the user's lock, so the reference is free.
 pub async fn insert_spend(
     conn: &mut PgConnection,
-    user_id: UserId,
-    reference: &str,
-    amount: Money,
-    parts: &[(CreditGrantId, Money)],
-    now: DateTime<Utc>,
+    spend: &NewSpend<'_>,
 ) -> Result<CreditSpend, StoreError> {
-    let spend = sqlx::query_as::<_, CreditSpend>(
-        "insert into credit_spends (id, user_id, reference, amount, currency, spent_at)
-         values ($1, $2, $3, $4, $5, $6)
-         returning id, reference, amount, spent_at",
+    let row = sqlx::query_as!(
+        SpendRow,
+        r#"insert into credit_spends (id, user_id, reference, amount, currency, spent_at, available_after)
+           values ($1, $2, $3, $4, $5, $6, $7)
+           returning id as "id: CreditSpendId", reference, amount, spent_at, available_after"#,
+        CreditSpendId::generate() as _,
+        spend.user_id as _,
+        spend.reference,
+        spend.amount.amount(),
+        spend.amount.currency().code(),
+        spend.now,
+        spend.available_after.amount(),
     )
-    .bind(uuid::Uuid::now_v7())
-    .bind(user_id)
-    .bind(reference)
-    .bind(amount.amount())
-    .bind(amount.currency().code())
-    .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    for (grant_id, taken) in parts {
+    let row = CreditSpend::try_from(row)?;
+    for (grant_id, taken) in spend.parts {
         ledger::append(
             &mut *conn,
             &NewEntry {
-                user_id,
+                user_id: spend.user_id,
                 account: Account::Wallet,
                 kind: EntryKind::CreditSpent,
                 amount: taken.negated(),
                 credit_grant_id: Some(*grant_id),
-                credit_spend_id: Some(spend.id),
-                occurred_at: now,
+                credit_spend_id: Some(row.id),
+                occurred_at: spend.now,
             },
         )
         .await?;
-        sqlx::query("update credit_grants set remaining = remaining - $2 where id = $1")
-            .bind(grant_id)
-            .bind(taken.amount())
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "update credit_grants set remaining = remaining - $2 where id = $1",
+            grant_id as _,
+            taken.amount()
+        )
+        .execute(&mut *conn)
+        .await?;
     }
-    Ok(spend)
+    Ok(row)
 }

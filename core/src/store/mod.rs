@@ -4,7 +4,6 @@
 pub mod api_keys;
 pub mod clicks;
 pub mod credit;
-pub mod dev_clock;
 pub mod emails;
 pub mod jobs;
 pub mod ledger;

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::error::StoreError;
+use crate::error::{StoreError, violated_constraint};
 use crate::ids::{ClickId, UserId};
 
 /// A stored user.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Our id.
     pub id: UserId,
@@ -27,16 +27,6 @@ pub struct User {
     pub signed_up_at: DateTime<Utc>,
     /// When they first made a qualifying purchase.
     pub converted_at: Option<DateTime<Utc>>,
-}
-
-macro_rules! select_users {
-    ($tail:literal) => {
-        concat!(
-            "select id, platform_user_id, email, email_normalized, referral_code, referred_by,
-                    attributed_click_id, signed_up_at, converted_at from users ",
-            $tail
-        )
-    };
 }
 
 /// A user to insert.
@@ -61,15 +51,23 @@ pub struct NewUserRow<'a> {
 }
 
 /// Which unique rule an insert broke.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum InsertUserError {
     /// The platform user id is taken.
+    #[error("platform user id taken")]
     DuplicatePlatformId,
     /// The e-mail is taken (case-insensitive).
+    #[error("e-mail taken")]
     DuplicateEmail,
     /// The database failed.
-    Store(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
+
+/// Unique rules of `users`, named in the migrations so the mapping below never depends on
+/// names Postgres would generate.
+const PLATFORM_USER_ID_UNIQUE: &str = "users_platform_user_id_unique";
+const EMAIL_UNIQUE: &str = "users_email_unique";
 
 /// Inserts a user. `Ok(None)` when the referral code collided (pick another and retry);
 /// other unique violations are reported by name.
@@ -77,30 +75,32 @@ pub async fn insert(
     conn: &mut PgConnection,
     row: &NewUserRow<'_>,
 ) -> Result<Option<User>, InsertUserError> {
-    let result = sqlx::query_as::<_, User>(concat!(
-        "insert into users (id, platform_user_id, email, email_normalized, referral_code,
-                            referred_by, attributed_click_id, signed_up_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
-         on conflict (referral_code) do nothing
-         returning ",
-        "id, platform_user_id, email, email_normalized, referral_code, referred_by,
-         attributed_click_id, signed_up_at, converted_at"
-    ))
-    .bind(row.id)
-    .bind(row.platform_user_id)
-    .bind(row.email)
-    .bind(row.email_normalized)
-    .bind(row.referral_code)
-    .bind(row.referred_by)
-    .bind(row.attributed_click_id)
-    .bind(row.signed_up_at)
+    let result = sqlx::query_as!(
+        User,
+        r#"insert into users (id, platform_user_id, email, email_normalized, referral_code,
+                              referred_by, attributed_click_id, signed_up_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8)
+           on conflict (referral_code) do nothing
+           returning id as "id: UserId", platform_user_id, email, email_normalized,
+                     referral_code, referred_by as "referred_by: UserId",
+                     attributed_click_id as "attributed_click_id: ClickId",
+                     signed_up_at, converted_at"#,
+        row.id as _,
+        row.platform_user_id,
+        row.email,
+        row.email_normalized,
+        row.referral_code,
+        row.referred_by as _,
+        row.attributed_click_id as _,
+        row.signed_up_at,
+    )
     .fetch_optional(conn)
     .await;
     match result {
         Ok(user) => Ok(user),
-        Err(e) => match crate::error::violated_constraint(&e) {
-            Some("users_platform_user_id_key") => Err(InsertUserError::DuplicatePlatformId),
-            Some("users_email_unique") => Err(InsertUserError::DuplicateEmail),
+        Err(e) => match violated_constraint(&e) {
+            Some(PLATFORM_USER_ID_UNIQUE) => Err(InsertUserError::DuplicatePlatformId),
+            Some(EMAIL_UNIQUE) => Err(InsertUserError::DuplicateEmail),
             _ => Err(InsertUserError::Store(e.into())),
         },
     }
@@ -111,28 +111,70 @@ pub async fn find_by_platform_id(
     conn: &mut PgConnection,
     platform_user_id: &str,
 ) -> Result<Option<User>, StoreError> {
-    Ok(
-        sqlx::query_as::<_, User>(select_users!("where platform_user_id = $1"))
-            .bind(platform_user_id)
-            .fetch_optional(conn)
-            .await?,
+    Ok(sqlx::query_as!(
+        User,
+        r#"select id as "id: UserId", platform_user_id, email, email_normalized, referral_code,
+                  referred_by as "referred_by: UserId",
+                  attributed_click_id as "attributed_click_id: ClickId", signed_up_at, converted_at
+           from users where platform_user_id = $1"#,
+        platform_user_id
     )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The user with this platform id, locked until the transaction ends: serializes the
+/// writes of one user that must see each other (a spend and its replay).
+pub async fn lock_by_platform_id(
+    conn: &mut PgConnection,
+    platform_user_id: &str,
+) -> Result<Option<User>, StoreError> {
+    Ok(sqlx::query_as!(
+        User,
+        r#"select id as "id: UserId", platform_user_id, email, email_normalized, referral_code,
+                  referred_by as "referred_by: UserId",
+                  attributed_click_id as "attributed_click_id: ClickId", signed_up_at, converted_at
+           from users where platform_user_id = $1 for update"#,
+        platform_user_id
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// The owner of a referral code.
 pub async fn find_by_code(conn: &mut PgConnection, code: &str) -> Result<Option<User>, StoreError> {
-    Ok(
-        sqlx::query_as::<_, User>(select_users!("where referral_code = $1"))
-            .bind(code)
-            .fetch_optional(conn)
-            .await?,
+    Ok(sqlx::query_as!(
+        User,
+        r#"select id as "id: UserId", platform_user_id, email, email_normalized, referral_code,
+                  referred_by as "referred_by: UserId",
+                  attributed_click_id as "attributed_click_id: ClickId", signed_up_at, converted_at
+           from users where referral_code = $1"#,
+        code
     )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// A user by id.
 pub async fn find(conn: &mut PgConnection, id: UserId) -> Result<Option<User>, StoreError> {
-    Ok(sqlx::query_as::<_, User>(select_users!("where id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as!(
+        User,
+        r#"select id as "id: UserId", platform_user_id, email, email_normalized, referral_code,
+                  referred_by as "referred_by: UserId",
+                  attributed_click_id as "attributed_click_id: ClickId", signed_up_at, converted_at
+           from users where id = $1"#,
+        id as _,
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The platform id of a user, for showing who referred whom.
+pub async fn platform_id(conn: &mut PgConnection, id: UserId) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        "select platform_user_id from users where id = $1",
+        id as _,
+    )
+    .fetch_optional(conn)
+    .await?)
 }

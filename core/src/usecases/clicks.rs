@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
+use crate::domain::clicks::{Click, ClickMeta, ClickSource};
 use crate::domain::referral_code;
 use crate::error::StoreError;
-use crate::store::clicks::{self, Click, ClickMeta, ClickSource};
+use crate::store::clicks;
 
 /// Why a click was not recorded.
 #[derive(Debug, thiserror::Error)]

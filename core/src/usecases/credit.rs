@@ -1,16 +1,15 @@
-//! Signup credit: grant, expire, spend (SPEC: Signup credit). Each is idempotent and
-//! runs inside the caller's transaction; grants are locked so a spend and an expiry of
-//! the same grant serialize, and expiry removes exactly what is left.
+//! Signup credit, the two job halves (SPEC: Signup credit): grant and expire. Each is
+//! idempotent and runs inside the caller's transaction; the grant is locked so a spend
+//! and an expiry of it serialize, and expiry removes exactly what is left.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::domain::credit::{self, SpendRefused};
 use crate::error::StoreError;
 use crate::ids::UserId;
 use crate::money::Money;
 use crate::settings::ProgramSettings;
-use crate::store::credit::{self as store, CreditGrant, CreditSpend};
+use crate::store::credit::{self as store, CreditGrant};
 use crate::store::users;
 
 /// What granting did.
@@ -84,62 +83,4 @@ pub async fn expire_signup_credit(
     }
     let removed = store::expire(conn, &grant, now).await?;
     Ok(ExpireOutcome::Expired { removed })
-}
-
-/// Why a spend was refused; nothing was written.
-#[derive(Debug, thiserror::Error)]
-pub enum SpendError {
-    /// Not enough unexpired credit, or an unusable amount.
-    #[error(transparent)]
-    Refused(#[from] SpendRefused),
-    /// The reference was used before for a different amount.
-    #[error("reference `{reference}` was already used for a spend of {amount}")]
-    ReferenceReused {
-        /// The reference.
-        reference: String,
-        /// The earlier spend's amount.
-        amount: Money,
-    },
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// A spend, new or replayed.
-#[derive(Debug, Clone)]
-pub struct SpendOutcome {
-    /// The spend.
-    pub spend: CreditSpend,
-    /// True when the reference had been spent before (nothing new written).
-    pub replayed: bool,
-}
-
-/// Spends `amount` of wallet credit, soonest-expiring first. Idempotent by `reference`.
-pub async fn spend_credit(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    user_id: UserId,
-    amount: Money,
-    reference: &str,
-) -> Result<SpendOutcome, SpendError> {
-    if let Some(spend) = store::find_spend(conn, user_id, reference).await? {
-        let earlier = store::usd(spend.amount)?;
-        if earlier != amount {
-            return Err(SpendError::ReferenceReused {
-                reference: reference.to_owned(),
-                amount: earlier,
-            });
-        }
-        return Ok(SpendOutcome {
-            spend,
-            replayed: true,
-        });
-    }
-    let grants = store::lock_spendable(conn, user_id).await?;
-    let parts = credit::allocate_spend(&grants, amount, now)?;
-    let spend = store::insert_spend(conn, user_id, reference, amount, &parts, now).await?;
-    Ok(SpendOutcome {
-        spend,
-        replayed: false,
-    })
 }

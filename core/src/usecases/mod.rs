@@ -1,7 +1,26 @@
 //! One module per flow: read state, decide with `domain`, write rows, enqueue jobs, all
-//! inside the caller's transaction.
+//! inside the caller's transaction. The api and the worker reach the database only
+//! through these.
 
+pub mod api_keys;
 pub mod clicks;
 pub mod credit;
 pub mod email;
+pub mod operations;
+pub mod referrals;
 pub mod signup;
+pub mod users;
+pub mod wallet;
+
+use crate::error::StoreError;
+
+/// A read or write about one user, named by the platform's id for them.
+#[derive(Debug, thiserror::Error)]
+pub enum UserLookupError {
+    /// No user has this platform id.
+    #[error("no user with user_id `{0}`")]
+    NotFound(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,43 @@
+//! Clicks on referral links (SPEC: Attribution, rule 1).
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{ClickId, UserId};
+
+/// Where a click was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum ClickSource {
+    /// `GET /r/{code}` in a browser.
+    Redirect,
+    /// The JSON endpoint, for platforms that track on their side.
+    Api,
+}
+
+/// What the browser told us about a click: metadata only, never used to attribute.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClickMeta {
+    /// Client IP.
+    pub ip: Option<IpAddr>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Referer header.
+    pub referer: Option<String>,
+    /// The page the visitor was sent to.
+    pub landing_page: Option<String>,
+}
+
+/// A recorded click.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Click {
+    /// Its id.
+    pub id: ClickId,
+    /// The link's owner.
+    pub referrer_id: UserId,
+    /// The owner's platform user id.
+    pub referrer_platform_id: String,
+    /// When.
+    pub clicked_at: DateTime<Utc>,
+}
