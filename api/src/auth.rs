@@ -2,13 +2,13 @@
 //! role is 403.
 
 use poem::Request;
-use poem::http::StatusCode;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
-use referral_core::store::api_keys::{self, ApiKey, ApiRole};
+use referral_core::domain::api_key::{ApiKey, ApiRole};
+use referral_core::usecases::api_keys;
 
 use crate::AppState;
-use crate::error::{ApiError, Carried};
+use crate::error::{ApiError, Carried, ErrorCode};
 
 /// A `platform` key: the embedding platform's backend.
 #[derive(SecurityScheme)]
@@ -21,49 +21,23 @@ pub struct PlatformKey(pub ApiKey);
 pub struct AdminKey(pub ApiKey);
 
 async fn platform_key(req: &Request, bearer: Bearer) -> poem::Result<ApiKey> {
-    authenticate(req, &bearer.token, ApiRole::Platform).await
+    authenticate(req, &bearer.token, ApiRole::Platform)
+        .await
+        .map_err(|e| Carried(e).into())
 }
 
 async fn admin_key(req: &Request, bearer: Bearer) -> poem::Result<ApiKey> {
-    authenticate(req, &bearer.token, ApiRole::Admin).await
+    authenticate(req, &bearer.token, ApiRole::Admin)
+        .await
+        .map_err(|e| Carried(e).into())
 }
 
-async fn authenticate(req: &Request, token: &str, role: ApiRole) -> poem::Result<ApiKey> {
-    let state = req.data::<AppState>().ok_or_else(|| {
-        Carried(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "application state missing",
-        ))
-    })?;
-    let mut conn = state
-        .pool
-        .acquire()
-        .await
-        .map_err(|e| Carried(ApiError::from(e)))?;
-    let key = api_keys::find_by_plaintext(&mut conn, token)
-        .await
-        .map_err(|e| Carried(ApiError::from(e)))?;
-    match key {
-        None => Err(Carried(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "unknown or revoked API key",
-        ))
-        .into()),
-        Some(key) if key.role != role => Err(Carried(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            format!(
-                "this endpoint needs a {} key; the key sent is a {} key",
-                role.as_str(),
-                key.role.as_str()
-            ),
-        ))
-        .into()),
-        Some(key) => {
-            tracing::debug!(api_key = %key.id, "authenticated");
-            Ok(key)
-        }
-    }
+async fn authenticate(req: &Request, token: &str, role: ApiRole) -> Result<ApiKey, ApiError> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "application state missing"))?;
+    let mut conn = state.pool.acquire().await?;
+    let key = api_keys::authenticate(&mut conn, token, role).await?;
+    tracing::debug!(api_key = %key.id, "authenticated");
+    Ok(key)
 }

@@ -4,15 +4,14 @@
 //! tell malformed JSON (400) from a well-formed body with a bad field (422). The schema
 //! still comes from `T`'s `Object` derive, so the spec is unchanged.
 
-use poem::{FromRequest, Request, RequestBody};
+use poem::{Request, RequestBody};
 use poem_openapi::impl_apirequest_for_payload;
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, Carried};
-use poem::http::StatusCode;
+use crate::error::{ApiError, Carried, ErrorCode};
 
 /// A JSON request body.
 #[derive(Debug, Clone)]
@@ -40,19 +39,56 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = Vec::<u8>::from_request(request, body).await?;
+        let bytes = read_limited(request, body).await.map_err(Carried)?;
         parse(&bytes).map(JsonBody).map_err(|e| Carried(e).into())
     }
 }
 
 impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned);
 
+/// The largest body accepted. Our largest request is a few kilobytes; a client sending
+/// megabytes is broken or hostile, and reading it whole would cost memory for nothing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// Reads the body, refusing it as soon as it passes [`MAX_BODY_BYTES`] (declared or not).
+async fn read_limited(request: &Request, body: &mut RequestBody) -> Result<Vec<u8>, ApiError> {
+    use tokio::io::AsyncReadExt;
+
+    let declared = request
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let Ok(body) = body.take() else {
+        return Ok(Vec::new());
+    };
+    let mut bytes = Vec::new();
+    body.into_async_read()
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("cannot read the request body: {e}")))?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
 /// Parses `bytes`: malformed JSON is a 400, a bad field a 422 naming the field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_JSON",
+            ErrorCode::MalformedJson,
             format!("request body is not valid JSON: {e}"),
         ));
     }
@@ -97,7 +133,7 @@ mod tests {
     fn malformed_json_is_a_400() {
         let e = parse::<Signup>(b"{\"email\": ").unwrap_err();
         assert_eq!(e.body().status, 400);
-        assert_eq!(e.body().code, "MALFORMED_JSON");
+        assert_eq!(e.body().code, ErrorCode::MalformedJson);
     }
 
     #[test]

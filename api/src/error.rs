@@ -7,21 +7,98 @@ use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
 };
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object};
-use referral_core::StoreError;
+use poem_openapi::{ApiResponse, Enum, Object};
 use referral_core::domain::credit::SpendRefused;
+use referral_core::usecases::UserLookupError;
+use referral_core::usecases::api_keys::AuthError;
 use referral_core::usecases::clicks::ClickError;
-use referral_core::usecases::credit::SpendError;
 use referral_core::usecases::signup::SignUpError;
+use referral_core::usecases::wallet::SpendError;
+use referral_core::{MoneyError, StoreError};
+
+/// Every stable error code of the API. A client matches on these; the HTTP status of
+/// each is chosen once, in [`ErrorCode::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The request is malformed in a way no field names (400).
+    BadRequest,
+    /// The body is not valid JSON (400).
+    MalformedJson,
+    /// The request could not be read (400).
+    MalformedRequest,
+    /// No API key, or an unknown or revoked one (401).
+    Unauthenticated,
+    /// The API key's role may not call this endpoint (403).
+    Forbidden,
+    /// No route has this path (404).
+    RouteNotFound,
+    /// No user has the `user_id` of the path (404).
+    UserNotFound,
+    /// No referral link has this code (404).
+    UnknownReferralCode,
+    /// Local time travel is off on this installation (404).
+    DevTimeTravelDisabled,
+    /// The route exists, not with this method (405).
+    MethodNotAllowed,
+    /// A user with this `user_id` exists already (409).
+    UserAlreadyExists,
+    /// A user with this e-mail exists already (409).
+    EmailAlreadyRegistered,
+    /// Less unexpired credit than asked for (409).
+    InsufficientCredit,
+    /// The reference was used before with another amount (409).
+    ReferenceReused,
+    /// The body is larger than the API accepts (413).
+    PayloadTooLarge,
+    /// The body is not `application/json` (415).
+    UnsupportedContentType,
+    /// A field breaks a rule; `field` names it (422).
+    InvalidField,
+    /// A currency other than `USD` (422).
+    UnsupportedCurrency,
+    /// Something failed on our side (500).
+    Internal,
+    /// The database is unavailable (503).
+    DatabaseUnavailable,
+}
+
+impl ErrorCode {
+    /// The HTTP status of this code: the one place statuses are chosen.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest | Self::MalformedJson | Self::MalformedRequest => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::RouteNotFound
+            | Self::UserNotFound
+            | Self::UnknownReferralCode
+            | Self::DevTimeTravelDisabled => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UserAlreadyExists
+            | Self::EmailAlreadyRegistered
+            | Self::InsufficientCredit
+            | Self::ReferenceReused => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidField | Self::UnsupportedCurrency => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
 
 /// The error body.
 #[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct ErrorBody {
-    /// HTTP status code, repeated for clients that only see the body.
+    /// HTTP status code, always equal to the response's status.
     pub status: u16,
     /// Stable machine-readable code.
-    pub code: String,
+    pub code: ErrorCode,
     /// What went wrong, for people.
     pub message: String,
     /// The request field at fault, for validation errors.
@@ -34,18 +111,19 @@ impl poem_openapi::types::Example for ErrorBody {
     fn example() -> Self {
         Self {
             status: 422,
-            code: "INVALID_FIELD".into(),
+            code: ErrorCode::InvalidField,
             message: "email: not an e-mail address".into(),
             field: Some("email".into()),
         }
     }
 }
 
-/// A failed request, as documented in the spec.
+/// A failed request, as documented in the spec. Build it with [`ApiError::new`]; the
+/// variant follows from the code.
 #[derive(Debug, Clone, ApiResponse)]
 #[oai(bad_request_handler = "from_request_error")]
 pub enum ApiError {
-    /// The body is not valid JSON, or the request is malformed.
+    /// The request is malformed: not JSON, or unreadable.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// Missing or unknown API key.
@@ -57,9 +135,18 @@ pub enum ApiError {
     /// The thing named in the path does not exist.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// The method is not allowed on this path; `Allow` lists those that are.
+    #[oai(status = 405)]
+    MethodNotAllowed(Json<ErrorBody>),
     /// The request conflicts with the current state; nothing was written.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The body is too large.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The body is not JSON.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// Well-formed JSON with a field that breaks a rule; nothing was written.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
@@ -72,37 +159,48 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// An error with `status`, `code` and `message`.
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self::build(status, code, message.into(), None)
+    /// An error with `code` and `message`; the status follows from the code.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::build(code, message.into(), None)
     }
 
     /// A validation error naming `field`.
     pub fn invalid_field(field: &str, message: impl std::fmt::Display) -> Self {
         Self::build(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "INVALID_FIELD",
+            ErrorCode::InvalidField,
             format!("{field}: {message}"),
             Some(field.to_owned()),
         )
     }
 
-    fn build(status: StatusCode, code: &str, message: String, field: Option<String>) -> Self {
+    fn build(code: ErrorCode, message: String, field: Option<String>) -> Self {
+        let status = code.status();
         let body = Json(ErrorBody {
             status: status.as_u16(),
-            code: code.to_owned(),
+            code,
             message,
             field,
         });
-        match status {
-            StatusCode::UNAUTHORIZED => Self::Unauthorized(body),
-            StatusCode::FORBIDDEN => Self::Forbidden(body),
-            StatusCode::NOT_FOUND => Self::NotFound(body),
-            StatusCode::CONFLICT => Self::Conflict(body),
-            StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(body),
-            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body),
-            s if s.is_server_error() => Self::Internal(body),
-            _ => Self::BadRequest(body),
+        match code {
+            ErrorCode::BadRequest | ErrorCode::MalformedJson | ErrorCode::MalformedRequest => {
+                Self::BadRequest(body)
+            }
+            ErrorCode::Unauthenticated => Self::Unauthorized(body),
+            ErrorCode::Forbidden => Self::Forbidden(body),
+            ErrorCode::RouteNotFound
+            | ErrorCode::UserNotFound
+            | ErrorCode::UnknownReferralCode
+            | ErrorCode::DevTimeTravelDisabled => Self::NotFound(body),
+            ErrorCode::MethodNotAllowed => Self::MethodNotAllowed(body),
+            ErrorCode::UserAlreadyExists
+            | ErrorCode::EmailAlreadyRegistered
+            | ErrorCode::InsufficientCredit
+            | ErrorCode::ReferenceReused => Self::Conflict(body),
+            ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(body),
+            ErrorCode::UnsupportedContentType => Self::UnsupportedMediaType(body),
+            ErrorCode::InvalidField | ErrorCode::UnsupportedCurrency => Self::Unprocessable(body),
+            ErrorCode::Internal => Self::Internal(body),
+            ErrorCode::DatabaseUnavailable => Self::Unavailable(body),
         }
     }
 
@@ -118,20 +216,14 @@ impl ApiError {
             | Self::Unauthorized(b)
             | Self::Forbidden(b)
             | Self::NotFound(b)
+            | Self::MethodNotAllowed(b)
             | Self::Conflict(b)
+            | Self::PayloadTooLarge(b)
+            | Self::UnsupportedMediaType(b)
             | Self::Unprocessable(b)
             | Self::Internal(b)
             | Self::Unavailable(b) => &mut b.0,
         }
-    }
-
-    /// No user has this platform id.
-    pub fn user_not_found(user_id: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "USER_NOT_FOUND",
-            format!("no user with user_id `{user_id}`"),
-        )
     }
 
     /// The body, whatever the variant.
@@ -141,7 +233,10 @@ impl ApiError {
             | Self::Unauthorized(b)
             | Self::Forbidden(b)
             | Self::NotFound(b)
+            | Self::MethodNotAllowed(b)
             | Self::Conflict(b)
+            | Self::PayloadTooLarge(b)
+            | Self::UnsupportedMediaType(b)
             | Self::Unprocessable(b)
             | Self::Internal(b)
             | Self::Unavailable(b) => &b.0,
@@ -152,8 +247,7 @@ impl ApiError {
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         tracing::error!(error = ?cause, "internal error");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            ErrorCode::Internal,
             "internal error; the request id in the x-request-id header finds it in our logs",
         )
     }
@@ -173,39 +267,62 @@ impl From<Carried> for poem::Error {
     }
 }
 
+/// poem-openapi prefixes a parameter's parse error with the Rust type's name
+/// (`failed to parse "optional_ReferralStatusView": …`); clients get the rule alone.
+fn parameter_reason(reason: &str) -> &str {
+    match reason.strip_prefix("failed to parse \"") {
+        Some(rest) => rest.split_once("\": ").map_or(reason, |(_, why)| why),
+        None => reason,
+    }
+}
+
 /// Maps poem-openapi's request-parsing failures to the common shape.
 pub fn from_request_error(error: poem::Error) -> ApiError {
     if let Some(Carried(api_error)) = error.downcast_ref::<Carried>() {
         return api_error.clone();
     }
     if let Some(e) = error.downcast_ref::<ParseParamError>() {
-        return ApiError::invalid_field(e.name, &e.reason);
+        return ApiError::invalid_field(e.name, parameter_reason(&e.reason));
     }
     if let Some(e) = error.downcast_ref::<ParsePathError>() {
-        return ApiError::invalid_field(e.name, &e.reason);
+        return ApiError::invalid_field(e.name, parameter_reason(&e.reason));
     }
     if error.is::<AuthorizationError>() {
         return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
+            ErrorCode::Unauthenticated,
             "missing API key: send `Authorization: Bearer <key>`",
         );
     }
     if let Some(e) = error.downcast_ref::<ContentTypeError>() {
         return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "UNSUPPORTED_CONTENT_TYPE",
+            ErrorCode::UnsupportedContentType,
             format!("{e}; send `Content-Type: application/json`"),
         );
     }
     if let Some(e) = error.downcast_ref::<ParseRequestPayloadError>() {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            e.reason.clone(),
-        );
+        return ApiError::new(ErrorCode::MalformedRequest, e.reason.clone());
     }
-    ApiError::new(error.status(), "BAD_REQUEST", error.to_string())
+    from_status(error.status(), &error)
+}
+
+/// An error that carries only a status (from poem itself) in the common shape.
+fn from_status(status: StatusCode, error: &poem::Error) -> ApiError {
+    match status {
+        StatusCode::NOT_FOUND => ApiError::new(ErrorCode::RouteNotFound, "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this route; the Allow header lists those that are",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            ErrorCode::UnsupportedContentType,
+            "send `Content-Type: application/json`",
+        ),
+        s if s.is_server_error() => ApiError::internal(error),
+        _ => ApiError::new(ErrorCode::BadRequest, error.to_string()),
+    }
 }
 
 /// Last line of defence: any error leaving the app (unknown route, wrong method, an
@@ -217,21 +334,10 @@ pub async fn catch_all(error: poem::Error) -> Response {
     if let Some(Carried(api_error)) = error.downcast_ref::<Carried>() {
         return api_error.clone().into_response();
     }
-    let status = error.status();
-    let api_error = match status {
-        StatusCode::NOT_FOUND => ApiError::new(status, "ROUTE_NOT_FOUND", "no such route"),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            // 405 has no variant of its own in the spec; answer it directly.
-            let body = ErrorBody {
-                status: 405,
-                code: "METHOD_NOT_ALLOWED".into(),
-                message: "method not allowed on this route".into(),
-                field: None,
-            };
-            return poem::web::Json(body)
-                .with_status(StatusCode::METHOD_NOT_ALLOWED)
-                .into_response();
-        }
+    let api_error = match error.status() {
+        status @ (StatusCode::NOT_FOUND
+        | StatusCode::METHOD_NOT_ALLOWED
+        | StatusCode::PAYLOAD_TOO_LARGE) => from_status(status, &error),
         s if s.is_server_error() => ApiError::internal(&error),
         _ => from_request_error(error),
     };
@@ -245,8 +351,7 @@ impl From<StoreError> for ApiError {
             | StoreError::Database(sqlx::Error::Io(_)) => {
                 tracing::error!(error = ?error, "database unavailable");
                 ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "DATABASE_UNAVAILABLE",
+                    ErrorCode::DatabaseUnavailable,
                     "the database is unavailable; retry later",
                 )
             }
@@ -264,18 +369,27 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<UserLookupError> for ApiError {
+    fn from(error: UserLookupError) -> Self {
+        match error {
+            UserLookupError::NotFound(_) => {
+                ApiError::new(ErrorCode::UserNotFound, error.to_string()).with_field("user_id")
+            }
+            UserLookupError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<SignUpError> for ApiError {
     fn from(error: SignUpError) -> Self {
         match error {
             SignUpError::DuplicatePlatformId => ApiError::new(
-                StatusCode::CONFLICT,
-                "USER_ALREADY_EXISTS",
+                ErrorCode::UserAlreadyExists,
                 "user_id: a user with this user_id already exists",
             )
             .with_field("user_id"),
             SignUpError::DuplicateEmail => ApiError::new(
-                StatusCode::CONFLICT,
-                "EMAIL_ALREADY_REGISTERED",
+                ErrorCode::EmailAlreadyRegistered,
                 "email: a user with this e-mail already exists",
             )
             .with_field("email"),
@@ -287,12 +401,26 @@ impl From<SignUpError> for ApiError {
 impl From<ClickError> for ApiError {
     fn from(error: ClickError) -> Self {
         match error {
-            ClickError::UnknownCode(_) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "UNKNOWN_REFERRAL_CODE",
-                error.to_string(),
-            ),
+            ClickError::UnknownCode(_) => {
+                ApiError::new(ErrorCode::UnknownReferralCode, error.to_string())
+            }
             ClickError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<MoneyError> for ApiError {
+    fn from(error: MoneyError) -> Self {
+        match error {
+            MoneyError::UnsupportedCurrency(_) => {
+                ApiError::new(ErrorCode::UnsupportedCurrency, format!("currency: {error}"))
+                    .with_field("currency")
+            }
+            MoneyError::TooPrecise(_)
+            | MoneyError::NotANumber(_)
+            | MoneyError::NotPositive
+            | MoneyError::Overflow
+            | MoneyError::CurrencyMismatch => ApiError::invalid_field("amount", error),
         }
     }
 }
@@ -300,18 +428,58 @@ impl From<ClickError> for ApiError {
 impl From<SpendError> for ApiError {
     fn from(error: SpendError) -> Self {
         match error {
-            SpendError::Refused(SpendRefused::Insufficient { .. }) => ApiError::new(
-                StatusCode::CONFLICT,
-                "INSUFFICIENT_CREDIT",
-                error.to_string(),
-            )
-            .with_field("amount"),
-            SpendError::Refused(SpendRefused::Amount(e)) => ApiError::invalid_field("amount", e),
+            SpendError::UserNotFound(_) => {
+                ApiError::new(ErrorCode::UserNotFound, error.to_string()).with_field("user_id")
+            }
+            SpendError::Refused(SpendRefused::Insufficient { .. }) => {
+                ApiError::new(ErrorCode::InsufficientCredit, error.to_string()).with_field("amount")
+            }
+            SpendError::Refused(SpendRefused::Amount(e)) => e.into(),
             SpendError::ReferenceReused { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "REFERENCE_REUSED", error.to_string())
-                    .with_field("reference")
+                ApiError::new(ErrorCode::ReferenceReused, error.to_string()).with_field("reference")
             }
             SpendError::Store(e) => e.into(),
         }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::UnknownKey => ApiError::new(ErrorCode::Unauthenticated, error.to_string()),
+            AuthError::WrongRole { .. } => ApiError::new(ErrorCode::Forbidden, error.to_string()),
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_status_is_the_http_status() {
+        for code in [
+            ErrorCode::BadRequest,
+            ErrorCode::Unauthenticated,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::UnsupportedCurrency,
+            ErrorCode::DatabaseUnavailable,
+        ] {
+            let error = ApiError::new(code, "x");
+            let response = error.clone().into_response();
+            assert_eq!(response.status(), code.status());
+            assert_eq!(error.body().status, code.status().as_u16());
+        }
+    }
+
+    #[test]
+    fn parameter_errors_drop_rust_type_names() {
+        assert_eq!(
+            parameter_reason(r#"failed to parse "optional_ReferralStatusView": must be one of A, B"#),
+            "must be one of A, B"
+        );
+        assert_eq!(parameter_reason("plain"), "plain");
     }
 }

@@ -1,28 +1,37 @@
 //! The HTTP API (poem + poem-openapi): typed endpoints, one error shape, bearer API keys.
 //!
-//! Handlers translate DTOs, open a transaction and call `referral_core` use cases; the
-//! HTTP status of every failure is chosen in [`error`] and nowhere else.
+//! Handlers parse the request, call one `referral_core` use case and map its answer to
+//! a DTO; the HTTP status of every failure is chosen in [`error`] and nowhere else.
 
 pub mod auth;
 pub mod body;
 pub mod config;
 pub mod error;
-pub mod request_id;
+pub mod fields;
+pub mod methods;
 pub mod routes;
 
 use std::sync::Arc;
 
-use poem::middleware::Cors;
-use poem::{Endpoint, EndpointExt, Route};
+use poem::endpoint::make_sync;
+use poem::middleware::{CatchPanic, Cors, RequestId, ReuseId};
+use poem::web::Html;
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route};
 use poem_openapi::OpenApiService;
-use referral_core::{Clock, OffsetClock, ProgramSettings};
+use referral_core::dev_time::OffsetClock;
+use referral_core::{Clock, ProgramSettings};
 use sqlx::PgPool;
 
 pub use config::ApiConfig;
 
+use crate::error::{ApiError, ErrorCode};
+
 /// The server URL written into the spec; constant so `openapi.json` does not depend on
 /// where it was generated.
 pub const SPEC_SERVER_URL: &str = "http://localhost:8080";
+
+/// The header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// What every handler may use.
 #[derive(Clone, Debug)]
@@ -42,8 +51,11 @@ pub struct AppState {
 type Apis = (
     routes::health::HealthApi,
     routes::users::UsersApi,
+    routes::referrals::ReferralsApi,
+    routes::wallet::WalletApi,
     routes::clicks::ClicksApi,
     routes::admin::AdminApi,
+    routes::dev::DevApi,
 );
 
 /// The documented API.
@@ -52,8 +64,11 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
         (
             routes::health::HealthApi,
             routes::users::UsersApi,
+            routes::referrals::ReferralsApi,
+            routes::wallet::WalletApi,
             routes::clicks::ClicksApi,
             routes::admin::AdminApi,
+            routes::dev::DevApi,
         ),
         "Referral & partner-program engine",
         env!("CARGO_PKG_VERSION"),
@@ -66,17 +81,100 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     .server(SPEC_SERVER_URL)
 }
 
+/// The spec as served and checked in. poem-openapi cannot say that a request body
+/// refuses unknown properties, and ours do (a misspelt field is an error, not silently
+/// ignored), so every request-body schema gets `additionalProperties: false` here.
+pub fn spec_json() -> String {
+    let raw = openapi().spec();
+    let Ok(mut spec) = serde_json::from_str::<serde_json::Value>(&raw) else {
+        return raw;
+    };
+    let request_schemas: Vec<String> = spec["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(|path| path.as_object())
+        .flat_map(|methods| methods.values())
+        .filter_map(|op| op["requestBody"]["content"].as_object())
+        .flat_map(|content| content.values())
+        .filter_map(|media| media["schema"]["$ref"].as_str())
+        .filter_map(|reference| reference.strip_prefix("#/components/schemas/"))
+        .map(str::to_owned)
+        .collect();
+    for name in request_schemas {
+        if let Some(schema) = spec["components"]["schemas"][&name].as_object_mut() {
+            schema.insert("additionalProperties".into(), serde_json::Value::Bool(false));
+        }
+    }
+    serde_json::to_string_pretty(&spec).unwrap_or(raw)
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::new(
+        ErrorCode::Internal,
+        "internal error; the request id in the x-request-id header finds it in our logs",
+    )
+    .into_response()
+}
+
+#[derive(Clone)]
+struct PanicAnswer;
+
+impl poem::middleware::PanicHandler for PanicAnswer {
+    type Response = Response;
+
+    fn get_response(&self, panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        panic_response(panic)
+    }
+}
+
+/// An incoming request id is reused when it is short and printable; anything else is
+/// dropped so a fresh one is generated, never echoed into our logs as sent.
+fn sane_request_id(value: &poem::http::HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(u8::is_ascii_graphic)
+}
+
 /// The whole HTTP application: API, interactive docs at `/docs`, spec at `/openapi.json`.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = openapi();
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let spec = spec_json();
+    let docs = api.swagger_ui_html().replace(&api.spec(), &spec);
+    let allowed = methods::AllowedMethods::from_spec(&spec);
     Route::new()
         .nest("/", api)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
+        .at("/docs", make_sync(move |_| Html(docs.clone())))
+        .at(
+            "/openapi.json",
+            make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            }),
+        )
         .with(Cors::new())
         .data(state)
         .catch_all_error(error::catch_all)
-        .with(request_id::RequestIdMiddleware)
+        .with(CatchPanic::new().with_handler(PanicAnswer))
+        .with(methods::AllowHeader::new(allowed))
+        // Inside the request-id span, so the line carries the id.
+        .around(|endpoint, request| async move {
+            let method = request.method().clone();
+            let path = request.uri().path().to_owned();
+            let response = endpoint.call(request).await?;
+            tracing::info!(%method, %path, status = response.status().as_u16(), "request done");
+            Ok(response)
+        })
+        .with(RequestId::with_header_name(REQUEST_ID_HEADER).reuse_id(ReuseId::Use))
+        .around(|endpoint, mut request| async move {
+            if request
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .is_some_and(|v| !sane_request_id(v))
+            {
+                request.headers_mut().remove(REQUEST_ID_HEADER);
+            }
+            endpoint.call(request).await
+        })
 }

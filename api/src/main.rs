@@ -8,10 +8,9 @@ use clap::{Parser, Subcommand};
 use poem::Server;
 use poem::listener::TcpListener;
 use referral_api::{ApiConfig, AppState};
-use referral_core::store::api_keys::{self, ApiRole};
-use referral_core::store::dev_clock;
-use referral_core::store::jobs;
-use referral_core::{Clock, OffsetClock, ProgramSettings, SystemClock};
+use referral_core::domain::api_key::ApiRole;
+use referral_core::usecases::{api_keys, operations};
+use referral_core::{Clock, ProgramSettings, SystemClock, dev_time};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -35,7 +34,7 @@ enum Command {
     /// Create an API key and print it once; only its hash is stored.
     CreateKey {
         /// `platform` (server-to-server calls) or `admin` (operations).
-        #[arg(long, value_parser = parse_role)]
+        #[arg(long)]
         role: ApiRole,
         /// A label to recognise the key by.
         #[arg(long)]
@@ -60,14 +59,6 @@ enum JobsCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
-}
-
-fn parse_role(role: &str) -> Result<ApiRole, String> {
-    match role {
-        "platform" => Ok(ApiRole::Platform),
-        "admin" => Ok(ApiRole::Admin),
-        other => Err(format!("unknown role `{other}`: use platform or admin")),
-    }
 }
 
 #[tokio::main]
@@ -107,7 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs(JobsCommand::Failed { limit }) => {
             let pool = connect(&config).await?;
-            let rows = jobs::list_dead(&mut *pool.acquire().await?, limit).await?;
+            let rows = operations::failed_jobs(&mut *pool.acquire().await?, limit).await?;
             let mut out = String::new();
             for row in rows {
                 out.push_str(&format!(
@@ -124,11 +115,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs(JobsCommand::Retry { ids }) => {
             let pool = connect(&config).await?;
-            let retried = jobs::retry_dead(&mut *pool.acquire().await?, &ids).await?;
+            let asked = ids.len();
+            let outcome = operations::retry(&mut *pool.acquire().await?, ids).await?;
             write_stdout(&format!(
-                "retried {} of {} jobs\n",
-                retried.len(),
-                ids.len()
+                "retried {} of {asked} jobs\n",
+                outcome.retried.len()
             ))
         }
     }
@@ -143,15 +134,14 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     let pool = connect(&config).await?;
     let listen_addr = config.listen_addr;
-    let dev_clock = config.dev_time_travel.then(OffsetClock::default);
+    let dev_clock = config.dev_time_travel.then(|| {
+        tracing::warn!(
+            "DEV_TIME_TRAVEL is on: the clock can be moved forward; never use this in production"
+        );
+        dev_time::follow(pool.clone())
+    });
     let clock: Arc<dyn Clock> = match &dev_clock {
-        Some(dev_clock) => {
-            tracing::warn!(
-                "DEV_TIME_TRAVEL is on: the clock can be moved forward; never use this in production"
-            );
-            dev_clock::follow(pool.clone(), dev_clock.clone(), Duration::from_millis(250));
-            Arc::new(dev_clock.clone())
-        }
+        Some(dev_clock) => Arc::new(dev_clock.clone()),
         None => Arc::new(SystemClock),
     };
     let state = AppState {

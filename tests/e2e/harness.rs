@@ -9,7 +9,8 @@ use poem::Server;
 use poem::listener::TcpAcceptor;
 use referral_api::{ApiConfig, AppState};
 use referral_core::jobs::Job;
-use referral_core::store::api_keys::{self, ApiRole};
+use referral_core::domain::api_key::ApiRole;
+use referral_core::usecases::api_keys;
 use referral_core::store::jobs::{self as jobs_store, JobRow};
 use referral_core::{Clock, ManualClock, ProgramSettings};
 use referral_worker::mailer::Mailer;
@@ -151,14 +152,14 @@ impl TestApp {
     pub async fn spawn_with_dev_clock(pool: PgPool) -> Self {
         let smtp = SmtpCapture::start();
         let url = smtp.url.clone();
-        Self::spawn_inner(pool, smtp, url, Some(referral_core::OffsetClock::default())).await
+        Self::spawn_inner(pool, smtp, url, Some(referral_core::dev_time::OffsetClock::default())).await
     }
 
     async fn spawn_inner(
         pool: PgPool,
         smtp: SmtpCapture,
         smtp_url: String,
-        dev_clock: Option<referral_core::OffsetClock>,
+        dev_clock: Option<referral_core::dev_time::OffsetClock>,
     ) -> Self {
         // RUST_LOG=info shows the api's and worker's logs next to a failing test.
         let _ = tracing_subscriber::fmt()

@@ -7,7 +7,7 @@ fn spec_path() -> PathBuf {
 }
 
 fn spec() -> String {
-    format!("{}\n", referral_api::openapi().spec())
+    format!("{}\n", referral_api::spec_json())
 }
 
 fn main() -> std::io::Result<()> {

@@ -4,21 +4,24 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
-use referral_core::store::dev_clock;
-use referral_core::store::jobs::{self, JobRow};
+use referral_core::usecases::operations::{self, JobRow};
 
 use crate::AppState;
 use crate::auth::AdminKey;
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::fields::{Bounded, JobIdText, Text};
 use crate::routes::Tag;
+use crate::routes::dto::example_instant;
 
 /// Operations endpoints.
 pub struct AdminApi;
 
 /// A job in the queue.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct JobView {
     /// Job id.
     pub id: String,
@@ -38,6 +41,21 @@ pub struct JobView {
     pub payload: String,
 }
 
+impl Example for JobView {
+    fn example() -> Self {
+        Self {
+            id: "01JD8X3Y4Z5A6B7C8D9E0F1G2H".into(),
+            queue: "send_email".into(),
+            status: "Failed".into(),
+            attempts: 8,
+            max_attempts: 8,
+            run_at: example_instant(3),
+            last_error: Some(r#"{"Err":"transient: connection refused"}"#.into()),
+            payload: r#"{"email_id":"0193a1c2-0000-7000-8000-000000000000"}"#.into(),
+        }
+    }
+}
+
 impl From<JobRow> for JobView {
     fn from(row: JobRow) -> Self {
         Self {
@@ -53,13 +71,25 @@ impl From<JobRow> for JobView {
     }
 }
 
+/// The most job ids one retry takes.
+const MAX_RETRY_IDS: usize = 1000;
+
 /// Jobs to retry.
 #[derive(Debug, Object, serde::Deserialize)]
+#[oai(example)]
 #[serde(deny_unknown_fields)]
 pub struct RetryJobs {
-    /// Ids of failed jobs.
+    /// Ids of failed jobs (1 to 1000).
     #[oai(validator(min_items = 1, max_items = 1000))]
-    pub ids: Vec<String>,
+    pub ids: Vec<Text<JobIdText>>,
+}
+
+impl Example for RetryJobs {
+    fn example() -> Self {
+        Self {
+            ids: vec![Text::known("01JD8X3Y4Z5A6B7C8D9E0F1G2H")],
+        }
+    }
 }
 
 /// What a retry did.
@@ -71,119 +101,46 @@ pub struct RetryOutcome {
     pub skipped: Vec<String>,
 }
 
-/// How far to move the development clock.
-#[derive(Debug, Object, serde::Deserialize)]
-#[oai(example)]
-#[serde(deny_unknown_fields)]
-pub struct AdvanceClock {
-    /// Days to move forward.
-    #[serde(default)]
-    #[oai(default, validator(minimum(value = "0"), maximum(value = "3650")))]
-    pub days: i64,
-    /// Hours to move forward.
-    #[serde(default)]
-    #[oai(default, validator(minimum(value = "0"), maximum(value = "87600")))]
-    pub hours: i64,
-}
-
-impl poem_openapi::types::Example for AdvanceClock {
-    fn example() -> Self {
-        Self { days: 30, hours: 0 }
-    }
-}
-
-/// The development clock after a move.
-#[derive(Debug, Object)]
-pub struct ClockAdvanced {
-    /// The service's "now".
-    pub now: DateTime<Utc>,
-    /// How far it runs ahead of the wall clock, in seconds.
-    pub offset_seconds: i64,
-    /// Waiting jobs (timers, retries) that became due and were started.
-    pub jobs_made_due: u64,
-}
-
-/// How long workers may take to see a new offset (they re-read it every 250 ms).
-const CLOCK_PROPAGATION: std::time::Duration = std::time::Duration::from_millis(600);
+/// Rows per listing.
+type JobLimit = Bounded<1, 500>;
 
 #[OpenApi(prefix_path = "/v1/admin", tag = "Tag::Operations")]
 impl AdminApi {
     /// Failed jobs: they used all their attempts or failed permanently.
-    #[oai(path = "/jobs/failed", method = "get")]
+    #[oai(path = "/jobs/failed", method = "get", operation_id = "listFailedJobs")]
     async fn failed_jobs(
         &self,
         _key: AdminKey,
         state: Data<&AppState>,
         /// At most this many, newest first (1–500, default 100).
-        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
-        limit: Query<Option<i64>>,
+        limit: Query<Option<JobLimit>>,
     ) -> Result<Json<Vec<JobView>>, ApiError> {
         let mut conn = state.pool.acquire().await?;
-        let rows = jobs::list_dead(&mut conn, limit.0.unwrap_or(100)).await?;
+        let rows = operations::failed_jobs(&mut conn, limit.0.map_or(100, |l| l.0)).await?;
         Ok(Json(rows.into_iter().map(JobView::from).collect()))
     }
 
     /// Retry failed jobs: each gets a fresh set of attempts and runs now.
-    #[oai(path = "/jobs/retry", method = "post")]
+    #[oai(path = "/jobs/retry", method = "post", operation_id = "retryJobs")]
     async fn retry_jobs(
         &self,
         _key: AdminKey,
         state: Data<&AppState>,
         body: JsonBody<RetryJobs>,
     ) -> Result<Json<RetryOutcome>, ApiError> {
-        let mut conn = state.pool.acquire().await?;
-        let retried = jobs::retry_dead(&mut conn, &body.0.ids).await?;
-        let skipped = body
-            .0
-            .ids
-            .into_iter()
-            .filter(|id| !retried.contains(id))
-            .collect();
-        tracing::info!(count = retried.len(), "jobs re-queued by operator");
-        Ok(Json(RetryOutcome { retried, skipped }))
-    }
-
-    /// Development only (`DEV_TIME_TRAVEL=true`): move the service's clock forward, so a
-    /// local installation can watch 30-day timers fire. Timers due by the new time run at
-    /// once. Answers 404 `DEV_TIME_TRAVEL_DISABLED` everywhere else.
-    #[oai(path = "/dev/advance-clock", method = "post")]
-    async fn advance_clock(
-        &self,
-        _key: AdminKey,
-        state: Data<&AppState>,
-        body: JsonBody<AdvanceClock>,
-    ) -> Result<Json<ClockAdvanced>, ApiError> {
-        let Some(dev_clock) = &state.dev_clock else {
-            return Err(ApiError::new(
-                poem::http::StatusCode::NOT_FOUND,
-                "DEV_TIME_TRAVEL_DISABLED",
-                "the clock can only be moved on a local installation started with DEV_TIME_TRAVEL=true",
-            ));
-        };
-        let by = chrono::Duration::days(body.0.days) + chrono::Duration::hours(body.0.hours);
-        if by <= chrono::Duration::zero() {
+        let ids = body.0.ids;
+        if ids.is_empty() || ids.len() > MAX_RETRY_IDS {
             return Err(ApiError::invalid_field(
-                "days",
-                "move the clock forward by at least an hour",
+                "ids",
+                format!("must hold 1 to {MAX_RETRY_IDS} job ids"),
             ));
         }
+        let ids = ids.into_iter().map(Text::into_string).collect();
         let mut conn = state.pool.acquire().await?;
-        let offset = dev_clock::advance(&mut conn, by).await?;
-        dev_clock.set_offset(offset);
-        // Let every worker process pick up the new offset before its timers fire, or a
-        // timer would see "not yet due" and go back to sleep.
-        tokio::time::sleep(CLOCK_PROPAGATION).await;
-        let now = state.clock.now();
-        let jobs_made_due = jobs::make_due(&mut conn, now).await?;
-        tracing::warn!(
-            offset_seconds = offset.num_seconds(),
-            jobs_made_due,
-            "development clock moved"
-        );
-        Ok(Json(ClockAdvanced {
-            now,
-            offset_seconds: offset.num_seconds(),
-            jobs_made_due,
+        let outcome = operations::retry(&mut conn, ids).await?;
+        Ok(Json(RetryOutcome {
+            retried: outcome.retried,
+            skipped: outcome.skipped,
         }))
     }
 }

@@ -8,14 +8,16 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use referral_core::store::clicks::{Click, ClickMeta, ClickSource};
+use referral_core::domain::clicks::{Click, ClickMeta, ClickSource};
 use referral_core::usecases::clicks::record_click;
+use std::net::IpAddr;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::PlatformKey;
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::fields::{ClickMetaText, CodeText, Text, TextRule};
 use crate::routes::Tag;
 use crate::routes::dto::url_with;
 
@@ -31,26 +33,25 @@ pub struct ClicksApi;
 #[serde(deny_unknown_fields)]
 pub struct RecordClick {
     /// The code of the link clicked.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub referral_code: String,
-    /// Visitor IP.
-    pub ip: Option<String>,
+    pub referral_code: Text<CodeText>,
+    /// Visitor IP (IPv4 or IPv6).
+    pub ip: Option<IpAddr>,
     /// Visitor user agent.
-    pub user_agent: Option<String>,
+    pub user_agent: Option<Text<ClickMetaText>>,
     /// Referer of the click.
-    pub referer: Option<String>,
+    pub referer: Option<Text<ClickMetaText>>,
     /// Page the visitor landed on.
-    pub landing_page: Option<String>,
+    pub landing_page: Option<Text<ClickMetaText>>,
 }
 
 impl Example for RecordClick {
     fn example() -> Self {
         Self {
-            referral_code: "k7m2x9qa".into(),
-            ip: Some("203.0.113.7".into()),
-            user_agent: Some("Mozilla/5.0".into()),
-            referer: Some("https://x.com/".into()),
-            landing_page: Some("https://platform.example/pricing".into()),
+            referral_code: Text::known("k7m2x9qa"),
+            ip: Some(IpAddr::from([203, 0, 113, 7])),
+            user_agent: Some(Text::known("Mozilla/5.0")),
+            referer: Some(Text::known("https://x.com/")),
+            landing_page: Some(Text::known("https://platform.example/pricing")),
         }
     }
 }
@@ -100,23 +101,21 @@ enum RedirectResponse {
     ),
 }
 
+/// A browser header as click metadata: visible ASCII only (what `to_str` accepts), cut
+/// to the length the JSON endpoint allows.
 fn header(req: &Request, name: &str) -> Option<String> {
     req.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.chars().take(1024).collect())
+        .map(|v| v.chars().take(ClickMetaText::MAX_CHARS).collect())
 }
 
-fn client_ip(req: &Request) -> Option<String> {
-    // Behind a proxy the first X-Forwarded-For hop is the visitor; it is metadata only.
+fn client_ip(req: &Request) -> Option<IpAddr> {
+    // Behind a proxy the first X-Forwarded-For hop is the visitor; it is metadata only,
+    // so a hop that is not an address is dropped rather than stored.
     header(req, "x-forwarded-for")
-        .and_then(|v| v.split(',').next().map(|ip| ip.trim().to_owned()))
-        .filter(|ip| !ip.is_empty())
-        .or_else(|| {
-            req.remote_addr()
-                .as_socket_addr()
-                .map(|addr| addr.ip().to_string())
-        })
+        .and_then(|v| v.split(',').next().and_then(|ip| ip.trim().parse().ok()))
+        .or_else(|| req.remote_addr().as_socket_addr().map(|addr| addr.ip()))
 }
 
 impl ClicksApi {
@@ -167,33 +166,33 @@ impl ClicksApi {
 impl ClicksApi {
     /// Follow a referral link: records the click, sets the `ref_click` attribution
     /// cookie (7 days) and redirects to the landing page. Public: no API key.
-    #[oai(path = "/r/:code", method = "get")]
+    #[oai(path = "/r/:code", method = "get", operation_id = "followLink")]
     async fn follow_link(
         &self,
         state: Data<&AppState>,
         req: &Request,
         /// The referral code.
-        code: Path<String>,
+        code: Path<Text<CodeText>>,
     ) -> Result<RedirectResponse, ApiError> {
-        self.redirect(&state, req, &code.0).await
+        self.redirect(&state, req, code.0.as_str()).await
     }
 
     /// Follow a share link of the form `PUBLIC_BASE_URL?ref=CODE` (same as `/r/{code}`).
-    #[oai(path = "/r", method = "get")]
+    #[oai(path = "/r", method = "get", operation_id = "followShareLink")]
     async fn follow_share_link(
         &self,
         state: Data<&AppState>,
         req: &Request,
         /// The referral code.
         #[oai(name = "ref")]
-        code: Query<String>,
+        code: Query<Text<CodeText>>,
     ) -> Result<RedirectResponse, ApiError> {
-        self.redirect(&state, req, &code.0).await
+        self.redirect(&state, req, code.0.as_str()).await
     }
 
     /// Record a click tracked on the platform's side. Returns the click id to pass at
     /// signup and when its 7-day attribution window closes.
-    #[oai(path = "/v1/clicks", method = "post")]
+    #[oai(path = "/v1/clicks", method = "post", operation_id = "recordClick")]
     async fn record_click(
         &self,
         _key: PlatformKey,
@@ -203,14 +202,20 @@ impl ClicksApi {
         let body = body.0;
         let meta = ClickMeta {
             ip: body.ip,
-            user_agent: body.user_agent,
-            referer: body.referer,
-            landing_page: body.landing_page,
+            user_agent: body.user_agent.map(Text::into_string),
+            referer: body.referer.map(Text::into_string),
+            landing_page: body.landing_page.map(Text::into_string),
         };
         let now = state.clock.now();
         let mut conn = state.pool.acquire().await?;
-        let click =
-            record_click(&mut conn, now, &body.referral_code, ClickSource::Api, &meta).await?;
+        let click = record_click(
+            &mut conn,
+            now,
+            body.referral_code.as_str(),
+            ClickSource::Api,
+            &meta,
+        )
+        .await?;
         Ok(RecordClickResponse::Created(Json(Self::recorded(
             &state, click,
         ))))

@@ -1,8 +1,12 @@
 //! Shapes shared by several endpoints.
 
+use chrono::{DateTime, Utc};
 use poem_openapi::Object;
+use poem_openapi::types::Example;
 use referral_core::Money;
-use referral_core::store::users::User;
+use referral_core::usecases::users::UserProfile;
+
+use crate::AppState;
 
 /// An amount of money: a decimal string with cents, and a currency code.
 #[derive(Debug, Clone, Object)]
@@ -35,6 +39,7 @@ pub struct ShareLinks {
 
 /// A user as the platform sees it.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct UserView {
     /// The platform's id for the user.
     pub user_id: String,
@@ -49,24 +54,42 @@ pub struct UserView {
     /// Platform id of the referrer, if the signup was attributed.
     pub referred_by: Option<String>,
     /// When the user signed up.
-    pub signed_up_at: chrono::DateTime<chrono::Utc>,
+    pub signed_up_at: DateTime<Utc>,
 }
 
-/// Builds the link and share intents of `user`.
-pub fn user_view(
-    user: &User,
-    referred_by: Option<String>,
-    public_base_url: &str,
-    signup_credit: Money,
-) -> UserView {
-    let link = referral_link(public_base_url, &user.referral_code);
+impl UserView {
+    /// The user of `profile`, with their link and share intents.
+    pub fn of(profile: &UserProfile, state: &AppState) -> Self {
+        share_view(
+            profile,
+            &state.config.public_base_url,
+            state.settings.signup_credit,
+        )
+    }
+}
+
+impl Example for UserView {
+    fn example() -> Self {
+        Self {
+            user_id: "user_8412".into(),
+            email: "bo@example.com".into(),
+            referral_code: "az2mjqnv".into(),
+            referral_link: referral_link("https://platform.example/join", "az2mjqnv"),
+            share: share_links("https://platform.example/join?ref=az2mjqnv", Money::usd_cents(250)),
+            referred_by: Some("user_17".into()),
+            signed_up_at: example_instant(2),
+        }
+    }
+}
+
+fn share_links(link: &str, signup_credit: Money) -> ShareLinks {
     let message = format!(
         "Join me and get ${} of credit when you sign up with my link:",
         signup_credit.amount()
     );
     let x = url_with(
         "https://x.com/intent/tweet",
-        &[("text", message.as_str()), ("url", link.as_str())],
+        &[("text", message.as_str()), ("url", link)],
     );
     let linkedin = url_with(
         "https://www.linkedin.com/feed/",
@@ -75,18 +98,40 @@ pub fn user_view(
             ("text", &format!("{message} {link}")),
         ],
     );
+    ShareLinks {
+        message,
+        x,
+        linkedin,
+    }
+}
+
+fn share_view(profile: &UserProfile, public_base_url: &str, signup_credit: Money) -> UserView {
+    let user = &profile.user;
+    let link = referral_link(public_base_url, &user.referral_code);
     UserView {
         user_id: user.platform_user_id.clone(),
         email: user.email.clone(),
         referral_code: user.referral_code.clone(),
+        share: share_links(&link, signup_credit),
         referral_link: link,
-        share: ShareLinks {
-            message,
-            x,
-            linkedin,
-        },
-        referred_by,
+        referred_by: profile.referred_by.clone(),
         signed_up_at: user.signed_up_at,
+    }
+}
+
+/// A fixed instant in November 2026 for the docs' examples.
+pub fn example_instant(day: u32) -> DateTime<Utc> {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, day)
+        .and_then(|d| d.and_hms_opt(9, 30, 0))
+        .map(|t| t.and_utc())
+        .unwrap_or_default()
+}
+
+/// A USD amount for the docs' examples.
+pub fn usd_view(amount: &str) -> MoneyView {
+    MoneyView {
+        amount: amount.into(),
+        currency: "USD".into(),
     }
 }
 

@@ -5,7 +5,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
+use referral_core::usecases::operations;
 use crate::routes::Tag;
 
 /// Health endpoints.
@@ -21,7 +22,7 @@ pub struct HealthStatus {
 #[OpenApi(tag = "Tag::Health")]
 impl HealthApi {
     /// Liveness: the process is up.
-    #[oai(path = "/healthz", method = "get")]
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
     async fn healthz(&self) -> Json<HealthStatus> {
         Json(HealthStatus {
             status: "ok".into(),
@@ -29,18 +30,13 @@ impl HealthApi {
     }
 
     /// Readiness: the database answers.
-    #[oai(path = "/readyz", method = "get")]
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> Result<Json<HealthStatus>, ApiError> {
-        sqlx::query("select 1")
-            .execute(&state.pool)
+        operations::database_answers(&state.pool)
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, "readiness check failed");
-                ApiError::new(
-                    poem::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "DATABASE_UNAVAILABLE",
-                    "the database does not answer",
-                )
+                tracing::warn!(error = ?e, "readiness check failed");
+                ApiError::new(ErrorCode::DatabaseUnavailable, "the database does not answer")
             })?;
         Ok(Json(HealthStatus {
             status: "ready".into(),

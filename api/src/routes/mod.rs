@@ -1,10 +1,13 @@
-//! Endpoints, one module per tag.
+//! Endpoints, one module per feature.
 
 pub mod admin;
 pub mod clicks;
+pub mod dev;
 pub mod dto;
 pub mod health;
+pub mod referrals;
 pub mod users;
+pub mod wallet;
 
 /// Tags grouping the endpoints in the docs.
 #[derive(poem_openapi::Tags)]
