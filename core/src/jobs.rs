@@ -1,17 +1,16 @@
 //! Job payloads and the transactional enqueue (SPEC: Jobs).
 //!
-//! A job that belongs to a business write is inserted through the caller's transaction
-//! (`apalis_postgres::queries::push_tasks` accepts any connection), so the job exists
-//! exactly when the write does. Queue names are frozen: renaming one orphans its jobs.
+//! A job that belongs to a business write is inserted through the caller's transaction,
+//! so the job exists exactly when the write does (the SQL lives in [`store::jobs`]).
+//! Queue names are frozen: renaming one orphans its jobs.
 
-use apalis_core::task::builder::TaskBuilder;
-use apalis_core::task::task_id::TaskId;
 use chrono::{DateTime, Utc};
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::PgConnection;
 
 use crate::error::StoreError;
 use crate::ids::{EmailId, UserId};
+use crate::store;
 
 /// A durable job: its payload and where it queues.
 pub trait Job:
@@ -70,7 +69,7 @@ pub type JobId = String;
 
 /// Enqueue `job` to run as soon as a worker is free, inside the caller's transaction.
 pub async fn enqueue_now<J: Job>(conn: &mut PgConnection, job: &J) -> Result<JobId, StoreError> {
-    push(conn, job, None).await
+    store::jobs::insert(conn, job, None).await
 }
 
 /// Enqueue `job` to run at `due_at`, inside the caller's transaction.
@@ -79,31 +78,5 @@ pub async fn enqueue_at<J: Job>(
     job: &J,
     due_at: DateTime<Utc>,
 ) -> Result<JobId, StoreError> {
-    push(conn, job, Some(due_at)).await
-}
-
-async fn push<J: Job>(
-    conn: &mut PgConnection,
-    job: &J,
-    due_at: Option<DateTime<Utc>>,
-) -> Result<JobId, StoreError> {
-    let payload = serde_json::to_vec(job)?;
-    let id = ulid::Ulid::generate();
-    let task = TaskBuilder::new(payload)
-        .task_id(TaskId::from_ulid(id))
-        .max_attempts(J::MAX_ATTEMPTS as usize)
-        .build();
-    apalis_postgres::queries::push_tasks(&mut *conn, J::QUEUE, vec![task]).await?;
-    let id = id.to_string();
-    if let Some(due_at) = due_at {
-        // push_tasks stores whole seconds only; a timer should start at its instant, not up
-        // to a second early or late, so store the exact instant (same transaction).
-        sqlx::query("update apalis.jobs set run_at = $2 where id = $1")
-            .bind(&id)
-            .bind(due_at)
-            .execute(&mut *conn)
-            .await?;
-    }
-    tracing::debug!(queue = J::QUEUE, job_id = %id, ?due_at, "job enqueued");
-    Ok(id)
+    store::jobs::insert(conn, job, Some(due_at)).await
 }

@@ -311,14 +311,8 @@ impl TestApp {
     pub async fn run_due_jobs(&self) {
         self.make_due().await;
         let idle = wait_until(Duration::from_secs(15), || async {
-            let busy: i64 = sqlx::query_scalar(
-                "select count(*) from apalis.jobs
-                 where status in ('Queued', 'Running')
-                    or (status in ('Pending', 'Failed') and attempts < max_attempts and run_at <= now())",
-            )
-            .fetch_one(&self.pool)
-            .await
-            .unwrap();
+            let mut conn = self.pool.acquire().await.unwrap();
+            let busy = jobs_store::count_busy(&mut conn).await.unwrap();
             (busy == 0).then_some(())
         })
         .await;
@@ -326,6 +320,15 @@ impl TestApp {
             idle.is_some(),
             "jobs still due or running after 15 s: {:#?}",
             self.all_jobs().await
+        );
+    }
+
+    /// Makes job `id` runnable now, whatever its due time or backoff.
+    pub async fn run_job_now(&self, id: &str) {
+        let mut conn = self.pool.acquire().await.unwrap();
+        assert!(
+            jobs_store::run_now(&mut conn, id).await.unwrap(),
+            "job {id} is not waiting"
         );
     }
 

@@ -528,29 +528,30 @@ async fn an_expiry_timer_woken_early_does_nothing_and_waits(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.ana_refers_bo().await;
 
-    // Force the 30-day timer to run now, on day 0.
-    sqlx::query("update apalis.jobs set run_at = now() where job_type = $1")
-        .bind("expire_signup_credit")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let first = app.jobs::<ExpireSignupCredit>().await.remove(0);
-    app.wait_for_job::<ExpireSignupCredit>(&first.id, |j| j.status == "Done")
+    // Wake the 30-day timer now, on day 0.
+    let timer = app.jobs::<ExpireSignupCredit>().await.remove(0);
+    let due_at = timer.run_at;
+    assert_eq!(due_at, app.clock_now() + Days::days(30));
+    app.run_job_now(&timer.id).await;
+    // It goes back to sleep: the same row, Pending, due at its instant, no attempt spent.
+    let asleep = app
+        .wait_for_job::<ExpireSignupCredit>(&timer.id, |j| {
+            j.status == "Pending" && j.run_at == due_at
+        })
         .await;
+    assert_eq!(asleep.attempts, 0);
+    assert_eq!(app.jobs::<ExpireSignupCredit>().await.len(), 1);
     assert_eq!(
         app.wallet("bo").await["available"]["amount"],
         "2.50",
         "expired early"
     );
-    // It rescheduled itself at the due instant.
-    let jobs = app.jobs::<ExpireSignupCredit>().await;
-    assert_eq!(jobs.len(), 2);
-    let rescheduled = jobs.iter().find(|j| j.id != first.id).unwrap();
-    assert_eq!(rescheduled.status, "Pending");
-    assert_eq!(rescheduled.run_at, app.clock_now() + Days::days(30));
 
     app.advance(Days::days(30)).await;
     assert_eq!(app.wallet("bo").await["available"]["amount"], "0.00");
+    let jobs = app.jobs::<ExpireSignupCredit>().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].status.as_str(), jobs[0].attempts), ("Done", 1));
 }
 
 #[sqlx::test(migrations = false)]

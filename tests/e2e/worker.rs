@@ -43,6 +43,62 @@ impl JobHandler for Slow {
     }
 }
 
+static TIMER_FIRED: AtomicUsize = AtomicUsize::new(0);
+
+/// A timer like the expiry one: does its work only once the clock reaches `due_at`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Timer {
+    due_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Job for Timer {
+    const QUEUE: &'static str = "test_timer";
+    // Fewer attempts than early wake-ups below: those must not spend any.
+    const MAX_ATTEMPTS: u32 = 2;
+}
+
+impl JobHandler for Timer {
+    async fn handle(self, env: &JobEnv) -> Result<JobOutcome, JobError> {
+        if env.clock.now() < self.due_at {
+            return Ok(JobOutcome::NotYetDue(self.due_at));
+        }
+        TIMER_FIRED.fetch_add(1, Ordering::SeqCst);
+        Ok(JobOutcome::Done)
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_timer_woken_early_many_times_stays_one_row_and_fires_when_due(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let worker = Queues::new(app.job_env(), TestApp::runtime_settings())
+        .with::<Timer>()
+        .spawn(std::future::pending());
+    let due_at = app.clock_now() + chrono::Duration::milliseconds(3_600_250);
+    let mut conn = app.pool.acquire().await.unwrap();
+    let id = jobs::enqueue_at(&mut conn, &Timer { due_at }, due_at)
+        .await
+        .unwrap();
+    drop(conn);
+
+    for _ in 0..5 {
+        app.run_job_now(&id).await;
+        let asleep = app
+            .wait_for_job::<Timer>(&id, |j| j.status == "Pending" && j.run_at == due_at)
+            .await;
+        assert_eq!(asleep.attempts, 0, "an early wake-up spent an attempt");
+        assert_eq!(app.jobs::<Timer>().await.len(), 1, "a second timer row");
+    }
+    assert_eq!(TIMER_FIRED.load(Ordering::SeqCst), 0, "fired early");
+
+    app.clock.set(due_at);
+    app.make_due().await;
+    let fired = app.wait_for_job::<Timer>(&id, |j| j.status == "Done").await;
+    assert_eq!(fired.attempts, 1);
+    assert_eq!(TIMER_FIRED.load(Ordering::SeqCst), 1);
+    assert_eq!(app.jobs::<Timer>().await.len(), 1);
+    worker.stop().await.unwrap();
+}
+
 #[sqlx::test(migrations = false)]
 async fn a_panicking_job_is_retried_then_stays_failed_with_its_message(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
@@ -57,11 +113,7 @@ async fn a_panicking_job_is_retried_then_stays_failed_with_its_message(pool: PgP
         app.wait_for_job::<Explode>(&id, |j| j.attempts == attempt && j.status == "Failed")
             .await;
         // Skip the backoff wait.
-        sqlx::query("update apalis.jobs set run_at = now() where id = $1")
-            .bind(&id)
-            .execute(&app.pool)
-            .await
-            .unwrap();
+        app.run_job_now(&id).await;
     }
     let job = app
         .wait_for_job::<Explode>(&id, |j| j.attempts == 3 && j.status == "Failed")

@@ -3,8 +3,6 @@
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::runtime::JobError;
-
 /// Sends plain-text messages through one SMTP server.
 #[derive(Clone)]
 pub struct Mailer {
@@ -15,6 +13,25 @@ pub struct Mailer {
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mailer").field("from", &self.from).finish()
+    }
+}
+
+/// Why a message was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Will never pass as it is (a malformed or refused address, a message the server
+    /// rejects for good).
+    #[error("permanent mail failure: {0}")]
+    Permanent(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// May pass later (server unreachable, busy, a 4xx answer).
+    #[error("transient mail failure: {0}")]
+    Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl MailError {
+    /// Whether sending again cannot help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Permanent(_))
     }
 }
 
@@ -41,18 +58,18 @@ impl Mailer {
     }
 
     /// Sends one message. A refused recipient is permanent; anything else may pass later.
-    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), JobError> {
-        let to: Mailbox = to.parse().map_err(JobError::permanent)?;
+    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
+        let to: Mailbox = to.parse().map_err(|e| MailError::Permanent(Box::new(e)))?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(subject)
             .body(body.to_owned())
-            .map_err(JobError::permanent)?;
+            .map_err(|e| MailError::Permanent(Box::new(e)))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(JobError::permanent(e)),
-            Err(e) => Err(JobError::transient(e)),
+            Err(e) if e.is_permanent() => Err(MailError::Permanent(Box::new(e))),
+            Err(e) => Err(MailError::Transient(Box::new(e))),
         }
     }
 }

@@ -1,32 +1,42 @@
-//! Running the queues: apalis workers plus what apalis-postgres 1.0 leaves to us.
+//! Running the queues: apalis workers plus what apalis-postgres 1.0 leaves to us. The SQL
+//! on apalis's table, and the apalis behaviours it relies on, live in
+//! `referral_core::store::jobs`.
 //!
-//! - **Backoff.** apalis re-fetches a failed job at once. Before a failed attempt is
-//!   acknowledged, we push the job's `run_at` out by `retry_base × 2^(attempt-1)` (capped),
-//!   so retries really wait. The last attempt stays `Failed` with its error for operators.
+//! - **Backoff.** apalis re-fetches a failed job at once. [`BackoffLayer`] pushes the
+//!   job's `run_at` out by `retry_base × 2^(attempt-1)` (capped) before the failure is
+//!   acknowledged, so retries really wait. The last attempt stays `Failed` with its error
+//!   for operators.
+//! - **Timers woken early** go back to sleep on the same row: one row per timer, for its
+//!   whole life, and an early wake-up does not spend an attempt.
 //! - **Wake-up latency.** An idle apalis worker only looks for jobs on its heartbeat, 30 s
 //!   by default, and can lose that wake-up for good. Our own ticker wakes each queue's
 //!   fetch loop every poll interval (500 ms by default), so a due timer starts within
 //!   about that much (see BENCHMARKS.md).
 //! - **Names.** A worker name is unique per process and never reused (queue, host, pid,
 //!   random suffix), or apalis leaves a restarted worker's job `Running` forever.
-//! - **Panics** are caught and treated like transient errors.
-//! - **Restarts.** A queue worker that fails (its database connection cut) is restarted,
-//!   or its queue would silently stop in a process that looks healthy.
+//! - **Panics** are caught by apalis's catch-panic layer and retried like transient errors.
+//! - **Restarts.** A queue worker that fails (its database connection cut) is restarted
+//!   after a pause, or its queue would silently stop in a process that looks healthy.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use apalis::layers::catch_panic::CatchPanicLayer;
 use apalis::prelude::{
     BoxDynError, Data, Monitor, ParallelizeExt, TaskId, WorkerBuilder, WorkerBuilderExt,
 };
+use apalis_core::backend::ext::BackendExt;
 use apalis_core::backend::ext::poll_strategy::{PollWith, StreamStrategy};
 use apalis_core::error::AbortError;
-use apalis_core::task::attempt::Attempt;
+use apalis_core::task::Task;
+use apalis_core::task::status::Status;
+use apalis_core::worker::context::WorkerContext;
 use apalis_postgres::{Config, PostgresStorage};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use referral_core::jobs::{self, Job};
 use referral_core::store::jobs as jobs_store;
 use referral_core::{Clock, ProgramSettings, StoreError};
@@ -124,64 +134,149 @@ pub fn backoff(retry_base: Duration, attempt: usize) -> Duration {
 #[derive(Clone, Debug)]
 struct QueueContext {
     env: JobEnv,
-    retry_base: Duration,
 }
 
+/// One attempt of a job: run its handler, then turn the outcome into what apalis records.
 async fn execute<J: JobHandler>(
     job: J,
     ctx: Data<QueueContext>,
     task_id: TaskId,
-    attempt: Attempt,
+    worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
-    let attempt = attempt.current();
-    let span = tracing::info_span!("job", queue = J::QUEUE, job_id = %task_id, attempt);
-    async move {
-        let result = AssertUnwindSafe(job.clone().handle(&ctx.env))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic".to_owned());
-                Err(JobError::transient(format!("job panicked: {message}")))
-            });
-        match result {
-            Ok(JobOutcome::Done) => {
-                tracing::info!("job done");
-                Ok(())
+    match job.handle(&ctx.env).await {
+        Ok(JobOutcome::Done) => {
+            tracing::info!("job done");
+            Ok(())
+        }
+        Ok(JobOutcome::Skipped(why)) => {
+            tracing::info!(why, "job skipped");
+            Ok(())
+        }
+        Ok(JobOutcome::NotYetDue(due_at)) => {
+            let mut conn = ctx.env.pool.acquire().await?;
+            let id = task_id.to_string();
+            if jobs_store::reschedule(&mut conn, &id, worker.name(), due_at).await? {
+                tracing::info!(%due_at, "woken early; back to sleep until due");
+            } else {
+                // Re-queued to another worker meanwhile (this one looked dead): that
+                // delivery decides.
+                tracing::warn!(%due_at, "woken early, but the job is no longer ours");
             }
-            Ok(JobOutcome::Skipped(why)) => {
-                tracing::info!(why, "job skipped");
-                Ok(())
-            }
-            Ok(JobOutcome::NotYetDue(due_at)) => {
-                tracing::info!(%due_at, "woken early; rescheduled");
-                let mut conn = ctx.env.pool.acquire().await?;
-                jobs::enqueue_at(&mut conn, &job, due_at).await?;
-                Ok(())
-            }
-            Err(JobError::Permanent(error)) => {
-                tracing::error!(error = %error, "job failed permanently");
-                Err(Box::new(AbortError::new(error)) as BoxDynError)
-            }
-            Err(JobError::Transient(error)) => {
-                let max = J::MAX_ATTEMPTS as usize;
-                if attempt < max {
-                    let delay = backoff(ctx.retry_base, attempt);
-                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis(), "job failed; will retry");
-                    let mut conn = ctx.env.pool.acquire().await?;
-                    jobs_store::postpone(&mut conn, &task_id.to_string(), delay).await?;
-                } else {
-                    tracing::error!(error = %error, "job failed on its last attempt");
-                }
-                Err(error)
-            }
+            Ok(())
+        }
+        Err(JobError::Permanent(error)) => {
+            tracing::error!(error = %error, "job failed permanently");
+            Err(Box::new(AbortError::new(error)))
+        }
+        Err(JobError::Transient(error)) => Err(error),
+    }
+}
+
+/// A panic in a handler, caught by apalis's catch-panic layer; retried like a transient
+/// error.
+#[derive(Debug, thiserror::Error)]
+#[error("job panicked: {0}")]
+pub struct JobPanicked(String);
+
+fn panic_to_error(panic: &Box<dyn std::any::Any + Send>) -> JobPanicked {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    JobPanicked(message)
+}
+
+/// Retries with backoff: after a failed attempt that may pass later, moves the job's
+/// `run_at` out by [`backoff`] before apalis acknowledges the failure (the
+/// acknowledgement leaves `run_at` alone). Also logs every attempt in a span.
+#[derive(Clone, Debug)]
+struct BackoffLayer {
+    pool: PgPool,
+    queue: &'static str,
+    retry_base: Duration,
+    max_attempts: usize,
+}
+
+impl<S> tower_layer::Layer<S> for BackoffLayer {
+    type Service = Backoff<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Backoff {
+            inner,
+            layer: self.clone(),
         }
     }
-    .instrument(span)
-    .await
+}
+
+#[derive(Clone, Debug)]
+struct Backoff<S> {
+    inner: S,
+    layer: BackoffLayer,
+}
+
+impl<S, Args> tower_service::Service<Task<Args>> for Backoff<S>
+where
+    S: tower_service::Service<Task<Args>>,
+    S::Error: Into<BoxDynError>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxDynError;
+    type Future = BoxFuture<'static, Result<S::Response, BoxDynError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, task: Task<Args>) -> Self::Future {
+        let id = task.ctx().task_id().map(ToString::to_string);
+        let attempt = task.ctx().raw_attempt().clone();
+        let status = task.ctx().raw_status().clone();
+        let layer = self.layer.clone();
+        let span = tracing::info_span!(
+            "job",
+            queue = layer.queue,
+            job_id = id.as_deref().unwrap_or("?"),
+            attempt = tracing::field::Empty
+        );
+        let fut = self.inner.call(task);
+        async move {
+            let result = fut.await.map_err(Into::into);
+            let attempt = attempt.current();
+            tracing::Span::current().record("attempt", attempt);
+            let Err(error) = result else {
+                return result;
+            };
+            if error.is::<AbortError>() {
+                return Err(error);
+            }
+            if error.is::<JobPanicked>() {
+                // The panic unwound through apalis's own bookkeeping, which records the
+                // status inside the layers: without this the attempt would be
+                // acknowledged as still `Running` and never run again.
+                status.store(Status::Failed);
+            }
+            let Some(id) = id.filter(|_| attempt < layer.max_attempts) else {
+                tracing::error!(error = %error, "job failed on its last attempt");
+                return Err(error);
+            };
+            let delay = backoff(layer.retry_base, attempt);
+            tracing::warn!(error = %error, retry_in_ms = delay.as_millis(), "job failed; will retry");
+            let postponed = match layer.pool.acquire().await {
+                Ok(mut conn) => jobs_store::postpone(&mut conn, &id, delay).await,
+                Err(e) => Err(StoreError::from(e)),
+            };
+            if let Err(e) = postponed {
+                // The attempt still counts; it is retried at once instead of after a pause.
+                tracing::error!(error = %e, "could not delay the retry");
+            }
+            Err(error)
+        }
+        .instrument(span)
+        .boxed()
+    }
 }
 
 /// How long a failed queue worker waits before it starts again.
@@ -189,9 +284,9 @@ const RESTART_PAUSE: Duration = Duration::from_secs(1);
 
 /// A queue worker whose fetch or heartbeat failed (the database went away, a connection
 /// was cut) ends; without a restart its queue would stay unserved while the process
-/// looks healthy. It restarts under a new name after a short pause. apalis offers no
-/// async hook here, so the pause blocks the monitor, which can do nothing useful while
-/// its database fails anyway.
+/// looks healthy. It restarts under a new name; the pause before it talks to the
+/// database again is an async delay in the new worker's backend (see [`Queues::with`]),
+/// as this callback is synchronous and runs on a Tokio thread.
 fn restart_after_failure(
     worker: &apalis_core::worker::context::WorkerContext,
     error: &apalis_core::error::WorkerError,
@@ -200,7 +295,6 @@ fn restart_after_failure(
         return false;
     }
     tracing::error!(worker = worker.name(), error = %error, "queue worker failed; restarting");
-    std::thread::sleep(RESTART_PAUSE);
     true
 }
 
@@ -242,10 +336,7 @@ impl Queues {
             monitor: Monitor::new()
                 .shutdown_timeout(settings.shutdown_grace)
                 .should_restart(restart_after_failure),
-            ctx: QueueContext {
-                env,
-                retry_base: settings.retry_base,
-            },
+            ctx: QueueContext { env },
             settings,
         }
     }
@@ -277,12 +368,28 @@ impl Queues {
             // pushed through this process, possibly forever. A ticker of our own wakes the
             // fetch loop every poll interval, whatever happened before.
             let backend =
-                PollWith::new(storage, StreamStrategy::new(ticker(settings.poll_interval)));
+                PollWith::new(storage, StreamStrategy::new(ticker(settings.poll_interval)))
+                    // A restarted worker waits before registering and fetching again, so a
+                    // database that is down is not hammered.
+                    .before_start(move |_| async move {
+                        if restart > 0 {
+                            tokio::time::sleep(RESTART_PAUSE).await;
+                        }
+                        Ok(())
+                    });
+            let backoff = BackoffLayer {
+                pool: pool.clone(),
+                queue: J::QUEUE,
+                retry_base: settings.retry_base,
+                max_attempts: J::MAX_ATTEMPTS as usize,
+            };
             WorkerBuilder::new(worker_name(J::QUEUE, restart))
                 .backend(backend)
                 .data(ctx.clone())
                 .concurrency(settings.concurrency)
                 .parallelize(tokio::spawn)
+                .layer(backoff)
+                .layer(CatchPanicLayer::with_panic_handler(panic_to_error))
                 .build(execute::<J>)
         });
         self

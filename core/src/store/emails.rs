@@ -40,14 +40,14 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<EmailId, StoreError> {
     let id = EmailId::generate();
-    sqlx::query(
+    sqlx::query!(
         "insert into emails (id, to_address, subject, body, created_at) values ($1, $2, $3, $4, $5)",
+        id.0,
+        email.to,
+        email.subject,
+        email.body,
+        now
     )
-    .bind(id)
-    .bind(&email.to)
-    .bind(&email.subject)
-    .bind(&email.body)
-    .bind(now)
     .execute(conn)
     .await?;
     Ok(id)
@@ -55,10 +55,12 @@ pub async fn insert(
 
 /// Loads a message and locks it, so two deliveries of one job cannot both send it.
 pub async fn lock(conn: &mut PgConnection, id: EmailId) -> Result<Option<Email>, StoreError> {
-    Ok(sqlx::query_as::<_, Email>(
-        "select id, to_address, subject, body, sent_at from emails where id = $1 for update",
+    Ok(sqlx::query_as!(
+        Email,
+        r#"select id as "id: EmailId", to_address, subject, body, sent_at
+           from emails where id = $1 for update"#,
+        id.0
     )
-    .bind(id)
     .fetch_optional(conn)
     .await?)
 }
@@ -69,9 +71,7 @@ pub async fn mark_sent(
     id: EmailId,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("update emails set sent_at = $2 where id = $1")
-        .bind(id)
-        .bind(now)
+    sqlx::query!("update emails set sent_at = $2 where id = $1", id.0, now)
         .execute(conn)
         .await?;
     Ok(())

@@ -1,12 +1,47 @@
-//! Operator views of the job queue (apalis.jobs): list, retry, and reschedule for backoff.
+//! The job queue's table, `apalis.jobs`: every statement of ours that reads or writes it.
 //!
-//! apalis-postgres 1.0 has no API to retry or reschedule, so these are plain SQL on its
-//! table; its columns are documented in `../shared/APALIS.md`.
+//! apalis-postgres 1.0 owns this table and its life cycle; we add what it lacks (exact due
+//! instants, backoff between attempts, re-scheduling a timer woken early, operator views,
+//! retrying dead jobs). Each of those leans on a behaviour of apalis-postgres that is not
+//! a documented promise, so `worker/tests/apalis_contract.rs` pins every one of them: an
+//! upgrade that changes one fails that test instead of silently changing our retries.
+//!
+//! What apalis-postgres 1.0 does, as we rely on it:
+//!
+//! - **Insert.** `push_tasks` is one `INSERT` on the connection it is given, so inside our
+//!   transaction the job exists exactly when the business write does. It stores `run_at`
+//!   in whole seconds and, when the task names none, uses the current second, so the row
+//!   is due at once. We therefore always give it a `run_at` rounded *up* and then store
+//!   the exact instant: a row is never due before its time, even between the two
+//!   statements.
+//! - **Claim.** A fetch takes rows of one queue whose status is `Pending` (or `Failed` with
+//!   attempts left) and whose `run_at` is strictly before the database's `now()`, with
+//!   `FOR UPDATE SKIP LOCKED`, and marks them `Queued` with `lock_by` = the worker's name.
+//!   A claimed row is not claimed again by anyone, so moving `run_at` into the future is
+//!   how a job is made to wait, and `run_at <= now()` how it is made runnable.
+//! - **Lock.** When a job starts, apalis marks it `Running`, but only if it is still
+//!   claimable-looking (`Pending`/`Queued`/`Failed`) *and* `run_at < now()`. That event is
+//!   written lazily, often together with the acknowledgement.
+//! - **Acknowledgement.** After an attempt, apalis writes `status` (`Done`, `Failed`, or
+//!   `Killed` for an abort), `attempts` (the attempt number, absolute), `last_result` and
+//!   `done_at`, and only for a row whose `lock_by` is still the acknowledging worker. It
+//!   never touches `run_at` or `lock_by`. Two consequences we use: a `run_at` we move
+//!   before a failed attempt is acknowledged survives (backoff), and a row we release
+//!   (`lock_by` cleared) is not acknowledged at all (a timer woken early goes back to
+//!   `Pending` without spending an attempt).
+//! - **Orphans.** A `Queued`/`Running` row of a worker silent for `heartbeat ×
+//!   missed_heartbeats` goes back to `Pending` with one more attempt counted. Delivery
+//!   is at least once; handlers are idempotent.
 
+use std::time::Duration;
+
+use apalis_core::task::builder::TaskBuilder;
+use apalis_core::task::task_id::TaskId;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::error::StoreError;
+use crate::jobs::{Job, JobId};
 
 /// A job as operators see it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -29,44 +64,132 @@ pub struct JobRow {
     pub payload: String,
 }
 
-macro_rules! select_jobs {
-    ($tail:literal) => {
-        concat!(
-            "select id, job_type as queue, status, attempts, max_attempts, run_at,
-                    last_result::text as last_error, convert_from(job, 'UTF8') as payload
-             from apalis.jobs ",
-            $tail
+/// Inserts `job` into its queue on `conn` (the caller's transaction), to run at `due_at`
+/// or as soon as a worker is free.
+pub async fn insert<J: Job>(
+    conn: &mut PgConnection,
+    job: &J,
+    due_at: Option<DateTime<Utc>>,
+) -> Result<JobId, StoreError> {
+    let payload = serde_json::to_vec(job)?;
+    let id = ulid::Ulid::generate();
+    let mut task = TaskBuilder::new(payload)
+        .task_id(TaskId::from_ulid(id))
+        .max_attempts(J::MAX_ATTEMPTS as usize);
+    if let Some(due_at) = due_at {
+        task = task.run_at_timestamp(ceil_seconds(due_at));
+    }
+    apalis_postgres::queries::push_tasks(&mut *conn, J::QUEUE, vec![task.build()]).await?;
+    let id = id.to_string();
+    if let Some(due_at) = due_at {
+        // apalis stored the second after `due_at`; a timer starts at its instant.
+        sqlx::query!(
+            "update apalis.jobs set run_at = $2 where id = $1",
+            id,
+            due_at
         )
-    };
+        .execute(&mut *conn)
+        .await?;
+    }
+    tracing::debug!(queue = J::QUEUE, job_id = %id, ?due_at, "job enqueued");
+    Ok(id)
+}
+
+/// Whole seconds since the epoch at or after `at` (0 for instants before it).
+fn ceil_seconds(at: DateTime<Utc>) -> u64 {
+    let seconds = at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0);
+    u64::try_from(seconds).unwrap_or(0)
+}
+
+/// Pushes the next attempt of a failing job `delay` into the future, before apalis
+/// acknowledges the failure (which leaves `run_at` alone). Measured on the database
+/// clock, which is what a fetch compares `run_at` with.
+pub async fn postpone(
+    conn: &mut PgConnection,
+    id: &str,
+    delay: Duration,
+) -> Result<(), StoreError> {
+    let millis = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+    sqlx::query!(
+        "update apalis.jobs set run_at = now() + $2::bigint * interval '1 millisecond'
+         where id = $1",
+        id,
+        millis
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Puts a timer woken before `due_at` back to sleep: the same row, `Pending` again, due at
+/// `due_at`, its attempts untouched. Only while `worker` still holds it; returns whether
+/// it did.
+///
+/// Clearing `lock_by` is what keeps apalis's acknowledgement of this attempt from
+/// marking the row `Done` (or counting the attempt). The row never becomes due sooner
+/// than a second from now by the database clock: a late "started" event from apalis
+/// only applies to rows already due, and a timer that the business clock says is early
+/// must not spin.
+pub async fn reschedule(
+    conn: &mut PgConnection,
+    id: &str,
+    worker: &str,
+    due_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query!(
+        "update apalis.jobs
+         set status = 'Pending', run_at = greatest($3, now() + interval '1 second'),
+             lock_by = null, lock_at = null, done_at = null
+         where id = $1 and lock_by = $2 and status in ('Queued', 'Running')",
+        id,
+        worker,
+        due_at
+    )
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
 }
 
 /// Jobs that exhausted their attempts or were aborted: what an operator must look at.
 pub async fn list_dead(conn: &mut PgConnection, limit: i64) -> Result<Vec<JobRow>, StoreError> {
-    Ok(sqlx::query_as::<_, JobRow>(select_jobs!(
-        "where (status = 'Failed' and attempts >= max_attempts) or status = 'Killed'
-         order by done_at desc nulls last, id limit $1"
-    ))
-    .bind(limit)
+    Ok(sqlx::query_as!(
+        JobRow,
+        r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
+                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!"
+           from apalis.jobs
+           where (status = 'Failed' and attempts >= max_attempts) or status = 'Killed'
+           order by done_at desc nulls last, id limit $1"#,
+        limit
+    )
     .fetch_all(conn)
     .await?)
 }
 
 /// Jobs of a queue in any state, newest first (tests and diagnostics).
 pub async fn list_queue(conn: &mut PgConnection, queue: &str) -> Result<Vec<JobRow>, StoreError> {
-    Ok(sqlx::query_as::<_, JobRow>(select_jobs!(
-        "where job_type = $1 order by run_at desc, id desc"
-    ))
-    .bind(queue)
+    Ok(sqlx::query_as!(
+        JobRow,
+        r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
+                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!"
+           from apalis.jobs where job_type = $1 order by run_at desc, id desc"#,
+        queue
+    )
     .fetch_all(conn)
     .await?)
 }
 
 /// One job by id.
 pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<JobRow>, StoreError> {
-    Ok(sqlx::query_as::<_, JobRow>(select_jobs!("where id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as!(
+        JobRow,
+        r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
+                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!"
+           from apalis.jobs where id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Gives dead jobs a fresh set of attempts, to run now. Returns the ids re-queued; ids
@@ -75,14 +198,14 @@ pub async fn retry_dead(
     conn: &mut PgConnection,
     ids: &[String],
 ) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar::<_, String>(
+    Ok(sqlx::query_scalar!(
         "update apalis.jobs set status = 'Pending', attempts = 0, run_at = now(),
                 lock_by = null, lock_at = null, done_at = null
          where id = any($1)
            and ((status = 'Failed' and attempts >= max_attempts) or status = 'Killed')
          returning id",
+        ids
     )
-    .bind(ids)
     .fetch_all(conn)
     .await?)
 }
@@ -92,28 +215,39 @@ pub async fn retry_dead(
 /// test's manual clock, a local installation's moved clock) timers need this. Returns
 /// how many jobs it moved.
 pub async fn make_due(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "update apalis.jobs set run_at = now()
          where status in ('Pending', 'Failed') and attempts < max_attempts
            and run_at > now() and run_at <= $1",
+        now
     )
-    .bind(now)
     .execute(conn)
     .await?
     .rows_affected())
 }
 
-/// Pushes a failed job's next attempt `delay` into the future (apalis would re-fetch it
-/// at once). Measured on the database clock, which is what apalis compares `run_at` to.
-pub async fn postpone(
-    conn: &mut PgConnection,
-    id: &str,
-    delay: std::time::Duration,
-) -> Result<(), StoreError> {
-    sqlx::query("update apalis.jobs set run_at = now() + $2 where id = $1")
-        .bind(id)
-        .bind(delay)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Makes one waiting job runnable at once, whatever its due time or backoff (tests, and
+/// an operator who will not wait). Returns whether it was waiting.
+pub async fn run_now(conn: &mut PgConnection, id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query!(
+        "update apalis.jobs set run_at = now()
+         where id = $1 and status in ('Pending', 'Failed') and attempts < max_attempts",
+        id
+    )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// How many jobs are running, claimed, or due by the database clock and not yet
+/// claimed: zero means the queues are idle.
+pub async fn count_busy(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"select count(*) as "count!" from apalis.jobs
+           where status in ('Queued', 'Running')
+              or (status in ('Pending', 'Failed') and attempts < max_attempts and run_at <= now())"#
+    )
+    .fetch_one(conn)
+    .await?)
 }

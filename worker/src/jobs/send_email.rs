@@ -1,24 +1,27 @@
 //! `SendEmail`: deliver one stored message, once.
 
 use referral_core::jobs::SendEmail;
-use referral_core::store::emails;
+use referral_core::usecases::email::{self, Delivery};
 
+use crate::mailer::MailError;
 use crate::runtime::{JobEnv, JobError, JobHandler, JobOutcome};
 
 impl JobHandler for SendEmail {
     async fn handle(self, env: &JobEnv) -> Result<JobOutcome, JobError> {
         let mut tx = env.pool.begin().await.map_err(JobError::transient)?;
-        // The row lock makes a second delivery of this job wait, then see `sent_at`.
-        let Some(email) = emails::lock(&mut tx, self.email_id).await? else {
-            return Ok(JobOutcome::Skipped("e-mail not found"));
+        let message = match email::begin_delivery(&mut tx, self.email_id).await? {
+            Delivery::Send(message) => message,
+            Delivery::AlreadySent => return Ok(JobOutcome::Skipped("already sent")),
+            Delivery::NotFound => return Ok(JobOutcome::Skipped("e-mail not found")),
         };
-        if email.sent_at.is_some() {
-            return Ok(JobOutcome::Skipped("already sent"));
-        }
         env.mailer
-            .send(&email.to_address, &email.subject, &email.body)
-            .await?;
-        emails::mark_sent(&mut tx, email.id, env.clock.now()).await?;
+            .send(&message.to_address, &message.subject, &message.body)
+            .await
+            .map_err(|error| match error {
+                MailError::Permanent(_) => JobError::permanent(error),
+                MailError::Transient(_) => JobError::transient(error),
+            })?;
+        email::mark_sent(&mut tx, message.id, env.clock.now()).await?;
         tx.commit().await.map_err(JobError::transient)?;
         Ok(JobOutcome::Done)
     }
