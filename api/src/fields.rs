@@ -237,6 +237,32 @@ impl TextRule for JobIdText {
     }
 }
 
+/// A paging cursor, as a previous page's `next_cursor` gave it.
+#[derive(Debug)]
+pub enum CursorText {}
+
+impl TextRule for CursorText {
+    const MIN_CHARS: usize = 34;
+    const MAX_CHARS: usize = 49;
+    // Micro-seconds since 1970 (16 digits reach past the year 2200) and a row id.
+    const PATTERN: &'static str = "^[0-9]{1,16}_[0-9a-f]{32}$";
+    const WHAT: &'static str = "cursor";
+
+    fn check(value: &str) -> Result<(), String> {
+        let shaped = value.split_once('_').is_some_and(|(micros, id)| {
+            (1..=16).contains(&micros.len())
+                && micros.bytes().all(|b| b.is_ascii_digit())
+                && id.len() == 32
+                && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+        if shaped && referral_core::domain::referrals::ReferralCursor::decode(value).is_some() {
+            Ok(())
+        } else {
+            Err("not a cursor from this API: pass a page's `next_cursor` as it came".into())
+        }
+    }
+}
+
 /// A positive amount of money as a decimal string with at most two decimals, such as
 /// `"12.50"`. No sign, no exponent, no spaces, no leading zeros: one spelling per amount.
 #[derive(Debug)]

@@ -21,7 +21,7 @@ pub struct AdminApi;
 
 /// A job in the queue.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct JobView {
     /// Job id.
     pub id: String,

@@ -39,7 +39,7 @@ pub struct ShareLinks {
 
 /// A user as the platform sees it.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UserView {
     /// The platform's id for the user.
     pub user_id: String,

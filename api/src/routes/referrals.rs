@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::PlatformKey;
 use crate::error::ApiError;
-use crate::fields::{Bounded, Choice, PlatformId, Text};
+use crate::fields::{Bounded, Choice, CursorText, PlatformId, Text};
 use crate::routes::Tag;
 use crate::routes::dto::example_instant;
 
@@ -54,6 +54,7 @@ impl From<ReferralStatusView> for ReferralStatus {
 
 /// One referred user (or click session).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReferredUserView {
     /// Status.
     pub status: ReferralStatusView,
@@ -71,7 +72,7 @@ pub struct ReferredUserView {
 
 /// A page of referred users, newest first.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct ReferredUsersPage {
     /// The rows.
     pub items: Vec<ReferredUserView>,
@@ -122,17 +123,12 @@ impl ReferralsApi {
         /// Only rows with this status.
         status: Query<Option<Choice<ReferralStatusView>>>,
         /// `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Text<CursorText>>>,
         /// Rows per page (1–100, default 20).
         limit: Query<Option<PageLimit>>,
     ) -> Result<Json<ReferredUsersPage>, ApiError> {
-        let after = match cursor.0.as_deref() {
-            Some(text) => Some(
-                ReferralCursor::decode(text)
-                    .ok_or_else(|| ApiError::invalid_field("cursor", "not a cursor from this API"))?,
-            ),
-            None => None,
-        };
+        // The cursor's type already checked that it decodes.
+        let after = cursor.0.and_then(|text| ReferralCursor::decode(text.as_str()));
         let limit = limit.0.map_or(20, |l| u16::try_from(l.0).unwrap_or(20));
         let mut conn = state.pool.acquire().await?;
         let page = referrals::page(

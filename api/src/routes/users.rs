@@ -81,6 +81,7 @@ impl From<NotAttributed> for NotAttributedReason {
 
 /// The outcome of attributing a signup.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AttributionView {
     /// Whether a referrer gets credit for this signup.
     pub attributed: bool,

@@ -24,6 +24,7 @@ pub struct WalletApi;
 
 /// One credit grant in a wallet.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreditGrantView {
     /// Grant id.
     pub id: Uuid,
@@ -43,6 +44,7 @@ pub struct CreditGrantView {
 
 /// One ledger entry of a wallet.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LedgerEntryView {
     /// Sequence number.
     pub id: i64,
