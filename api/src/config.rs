@@ -3,12 +3,14 @@
 use std::net::SocketAddr;
 
 use referral_core::config::{self, ConfigError};
+use secrecy::SecretString;
 
-/// Everything the API reads at start.
+/// Everything the API reads at start. Secrets are `SecretString`s, so `Debug` (and any log
+/// of this struct) shows them redacted.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Postgres connection string (`DATABASE_URL`).
-    pub database_url: String,
+    /// Postgres connection string (`DATABASE_URL`); secret because it holds a password.
+    pub database_url: SecretString,
     /// Where to listen (`LISTEN_ADDR`).
     pub listen_addr: SocketAddr,
     /// Base of share links, `PUBLIC_BASE_URL?ref=CODE` (`PUBLIC_BASE_URL`).
@@ -16,7 +18,7 @@ pub struct ApiConfig {
     /// Where `GET /r/{code}` redirects (`LANDING_URL`).
     pub landing_url: String,
     /// Secret that signs Stripe webhooks (`STRIPE_WEBHOOK_SECRET`).
-    pub stripe_webhook_secret: String,
+    pub stripe_webhook_secret: SecretString,
     /// Local installations only: a clock operators can move forward (`DEV_TIME_TRAVEL`).
     pub dev_time_travel: bool,
 }
@@ -28,11 +30,11 @@ impl ApiConfig {
     /// Reads the environment; the error names the offending variable.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
-            database_url: config::url(
+            database_url: SecretString::from(config::url(
                 "DATABASE_URL",
                 DEFAULT_DATABASE_URL,
                 &["postgres", "postgresql"],
-            )?,
+            )?),
             listen_addr: config::parsed("LISTEN_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             public_base_url: config::url(
                 "PUBLIC_BASE_URL",
@@ -40,7 +42,10 @@ impl ApiConfig {
                 &["http", "https"],
             )?,
             landing_url: config::url("LANDING_URL", "http://localhost:3000/", &["http", "https"])?,
-            stripe_webhook_secret: config::string("STRIPE_WEBHOOK_SECRET", "whsec_local"),
+            stripe_webhook_secret: SecretString::from(config::string(
+                "STRIPE_WEBHOOK_SECRET",
+                "whsec_local",
+            )),
             dev_time_travel: config::parsed("DEV_TIME_TRAVEL", false)?,
         })
     }
@@ -48,11 +53,11 @@ impl ApiConfig {
     /// Settings for tests and tools that never read the environment.
     pub fn for_tests(database_url: &str) -> Self {
         Self {
-            database_url: database_url.to_owned(),
+            database_url: SecretString::from(database_url),
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_base_url: "http://localhost:8080/r".into(),
             landing_url: "http://localhost:3000/welcome".into(),
-            stripe_webhook_secret: "whsec_test".into(),
+            stripe_webhook_secret: SecretString::from("whsec_test"),
             dev_time_travel: false,
         }
     }

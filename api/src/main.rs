@@ -74,7 +74,7 @@ async fn connect(config: &ApiConfig) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(32)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&config.database_url)
+        .connect(secrecy::ExposeSecret::expose_secret(&config.database_url))
         .await
         .context("cannot connect to DATABASE_URL")?;
     referral_migrations::run(&pool).await?;

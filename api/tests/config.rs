@@ -1,6 +1,12 @@
-//! A malformed setting stops the api at start with one line naming the variable.
+//! A malformed setting stops the api at start with one line naming the variable, and no
+//! secret setting is ever printed: not in that line, not in the config's `Debug`.
+//!
+//! Each case runs in a child process with its own environment, because environment
+//! variables are process-wide and tests in one process run in parallel.
 
 use std::process::Command;
+
+use referral_api::ApiConfig;
 
 #[test]
 fn malformed_setting_stops_the_api_naming_the_variable() {
@@ -19,4 +25,70 @@ fn malformed_setting_stops_the_api_naming_the_variable() {
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(stderr.contains(var), "{stderr}");
     }
+}
+
+#[test]
+fn malformed_database_url_is_named_without_its_password() {
+    for value in [
+        "mysql://user:hunter2@host/db",
+        "postgres://user:hunter2@",
+        "postgres://user:hunter2@host:port/db",
+        "postgres://user:hunter2@[::1/db",
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_referral-api"))
+            .arg("serve")
+            .env("DATABASE_URL", value)
+            .output()
+            .expect("api binary runs");
+        assert!(!output.status.success(), "{value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+}
+
+/// Marks the child process that [`print_config_from_env`] runs in.
+const CHILD: &str = "REFERRAL_API_CONFIG_TEST_CHILD";
+
+#[test]
+fn debug_of_the_config_hides_every_secret() {
+    let output = Command::new(std::env::current_exe().expect("test binary path"))
+        .args([
+            "--exact",
+            "print_config_from_env",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .env(
+            "DATABASE_URL",
+            "postgres://app:hunter2@db.internal:5432/referral",
+        )
+        .env("STRIPE_WEBHOOK_SECRET", "whsec_do_not_print_me")
+        .env("LISTEN_ADDR", "127.0.0.1:18181")
+        .output()
+        .expect("test binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let debug = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("CONFIG: "))
+        .unwrap_or_else(|| panic!("no config printed: {stdout}"));
+    // The config was read from the environment given above, secrets included.
+    assert!(debug.contains("127.0.0.1:18181"), "{debug}");
+    assert!(debug.contains("database_url"), "{debug}");
+    assert!(debug.contains("stripe_webhook_secret"), "{debug}");
+    for secret in ["hunter2", "whsec_do_not_print_me", "db.internal"] {
+        assert!(!debug.contains(secret), "{secret} shown: {debug}");
+    }
+}
+
+#[test]
+#[ignore = "run by debug_of_the_config_hides_every_secret in a child process"]
+fn print_config_from_env() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let config = ApiConfig::from_env().expect("the parent gives a valid environment");
+    println!("CONFIG: {config:?}");
 }

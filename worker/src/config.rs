@@ -5,11 +5,12 @@ use std::time::Duration;
 use referral_core::config::{self, ConfigError};
 use secrecy::SecretString;
 
-/// Everything the worker reads at start.
+/// Everything the worker reads at start. Secrets are `SecretString`s, so `Debug` (and any
+/// log of this struct) shows them redacted.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// Postgres connection string (`DATABASE_URL`).
-    pub database_url: String,
+    /// Postgres connection string (`DATABASE_URL`); secret because it holds a password.
+    pub database_url: SecretString,
     /// Jobs one queue runs at once in this process (`WORKER_CONCURRENCY`).
     pub concurrency: usize,
     /// How often an idle queue looks for due jobs (`WORKER_POLL_INTERVAL_MS`).
@@ -32,11 +33,11 @@ impl WorkerConfig {
     /// Reads the environment; the error names the offending variable.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
-            database_url: config::url(
+            database_url: SecretString::from(config::url(
                 "DATABASE_URL",
                 crate::config::DEFAULT_DATABASE_URL,
                 &["postgres", "postgresql"],
-            )?,
+            )?),
             concurrency: usize::try_from(config::positive("WORKER_CONCURRENCY", 4)?)
                 .unwrap_or(usize::MAX),
             poll_interval: Duration::from_millis(config::positive("WORKER_POLL_INTERVAL_MS", 500)?),

@@ -23,7 +23,7 @@ async fn run() -> anyhow::Result<()> {
     let pool = PgPoolOptions::new()
         .max_connections(u32::try_from(config.concurrency * 2 + 10).unwrap_or(50))
         .acquire_timeout(Duration::from_secs(10))
-        .connect(&config.database_url)
+        .connect(secrecy::ExposeSecret::expose_secret(&config.database_url))
         .await
         .context("cannot connect to DATABASE_URL")?;
     referral_migrations::run(&pool).await?;
