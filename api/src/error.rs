@@ -267,12 +267,16 @@ impl From<Carried> for poem::Error {
     }
 }
 
-/// poem-openapi prefixes a parameter's parse error with the Rust type's name
-/// (`failed to parse "optional_ReferralStatusView": …`); clients get the rule alone.
+/// poem-openapi wraps a parameter's parse error in the Rust types' names (`failed to
+/// parse "X": … (occurred while parsing "optional_X")`); clients get the rule alone.
 fn parameter_reason(reason: &str) -> &str {
-    match reason.strip_prefix("failed to parse \"") {
+    let reason = match reason.strip_prefix("failed to parse \"") {
         Some(rest) => rest.split_once("\": ").map_or(reason, |(_, why)| why),
         None => reason,
+    };
+    match reason.rfind(" (occurred while parsing \"") {
+        Some(at) if reason.ends_with("\")") => &reason[..at],
+        _ => reason,
     }
 }
 
@@ -477,7 +481,9 @@ mod tests {
     #[test]
     fn parameter_errors_drop_rust_type_names() {
         assert_eq!(
-            parameter_reason(r#"failed to parse "optional_ReferralStatusView": must be one of A, B"#),
+            parameter_reason(
+                r#"failed to parse "ReferralStatusView": must be one of A, B (occurred while parsing "optional_ReferralStatusView")"#
+            ),
             "must be one of A, B"
         );
         assert_eq!(parameter_reason("plain"), "plain");

@@ -75,6 +75,8 @@ impl<R: TextRule> Text<R> {
         if chars < R::MIN_CHARS || chars > R::MAX_CHARS {
             return Err(if R::MIN_CHARS == 0 {
                 format!("must be at most {} characters", R::MAX_CHARS)
+            } else if R::MIN_CHARS == R::MAX_CHARS {
+                format!("must be exactly {} characters long", R::MAX_CHARS)
             } else {
                 format!(
                     "must be {} to {} characters long",

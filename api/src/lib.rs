@@ -8,8 +8,8 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod fields;
-pub mod methods;
 pub mod routes;
+pub mod spec_routes;
 
 use std::sync::Arc;
 
@@ -141,7 +141,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     let api = openapi();
     let spec = spec_json();
     let docs = api.swagger_ui_html().replace(&api.spec(), &spec);
-    let allowed = methods::AllowedMethods::from_spec(&spec);
+    let routes = spec_routes::SpecRoutes::from_spec(&spec);
     Route::new()
         .nest("/", api)
         .at("/docs", make_sync(move |_| Html(docs.clone())))
@@ -157,7 +157,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .data(state)
         .catch_all_error(error::catch_all)
         .with(CatchPanic::new().with_handler(PanicAnswer))
-        .with(methods::AllowHeader::new(allowed))
+        .with(spec_routes::SpecAware::new(routes))
         // Inside the request-id span, so the line carries the id.
         .around(|endpoint, request| async move {
             let method = request.method().clone();

@@ -214,12 +214,12 @@ async fn failing_job_retries_with_growing_backoff_then_stays_failed(pool: PgPool
         .post(
             "/v1/admin/jobs/retry",
             Some(&app.admin_key),
-            json!({"ids": [job_id, "nope"]}),
+            json!({"ids": [job_id, "01JD8X3Y4Z5A6B7C8D9E0F1G2H"]}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["retried"], json!([job_id]));
-    assert_eq!(body["skipped"], json!(["nope"]));
+    assert_eq!(body["skipped"], json!(["01JD8X3Y4Z5A6B7C8D9E0F1G2H"]));
     app.wait_for_job::<SendEmail>(&job_id, |j| j.status == "Failed" && j.attempts == 1)
         .await;
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod foundation;
+mod hardening;
 mod harness;
 mod referrals;
 mod worker;
