@@ -77,7 +77,12 @@ async fn read_limited(request: &Request, body: &mut RequestBody) -> Result<Vec<u
         .take(MAX_BODY_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .await
-        .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, format!("cannot read the request body: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::MalformedRequest,
+                format!("cannot read the request body: {e}"),
+            )
+        })?;
     if bytes.len() > MAX_BODY_BYTES {
         return Err(too_large());
     }
@@ -86,11 +91,19 @@ async fn read_limited(request: &Request, body: &mut RequestBody) -> Result<Vec<u
 
 /// Parses `bytes`: malformed JSON is a 400, a bad field a 422 naming the field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-        return Err(ApiError::new(
-            ErrorCode::MalformedJson,
-            format!("request body is not valid JSON: {e}"),
-        ));
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Err(e) => {
+            return Err(ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("request body is not valid JSON: {e}"),
+            ));
+        }
+        // serde would also read a struct from an array of its fields; every body of this
+        // API is an object, as the spec says.
+        Ok(value) if !value.is_object() => {
+            return Err(ApiError::invalid_field("body", "must be a JSON object"));
+        }
+        Ok(_) => {}
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
@@ -145,5 +158,7 @@ mod tests {
         assert_eq!(e.body().field.as_deref(), Some("email"));
         let e = parse::<Signup>(br#"{"email": "a@b.c", "age": 3, "x": 1}"#).unwrap_err();
         assert_eq!(e.body().field.as_deref(), Some("x"));
+        let e = parse::<Signup>(br#"["a@b.c", 3]"#).unwrap_err();
+        assert_eq!(e.body().field.as_deref(), Some("body"));
     }
 }

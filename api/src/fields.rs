@@ -230,7 +230,8 @@ impl TextRule for JobIdText {
 
     fn check(value: &str) -> Result<(), String> {
         // Crockford's base 32, as the pattern says: digits and upper-case letters but I, L, O, U.
-        let crockford = |b: u8| b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b));
+        let crockford =
+            |b: u8| b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b));
         if value.bytes().all(crockford) {
             Ok(())
         } else {
@@ -255,7 +256,9 @@ impl TextRule for CursorText {
             (1..=16).contains(&micros.len())
                 && micros.bytes().all(|b| b.is_ascii_digit())
                 && id.len() == 32
-                && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         });
         if shaped && referral_core::domain::referrals::ReferralCursor::decode(value).is_some() {
             Ok(())
@@ -263,6 +266,17 @@ impl TextRule for CursorText {
             Err("not a cursor from this API: pass a page's `next_cursor` as it came".into())
         }
     }
+}
+
+/// Deserializes an optional body field: absent is `None`; `null` is refused like any
+/// other value of the wrong type, because the schema does not allow it (a field is
+/// either sent with a value or left out). Use with `#[serde(default)]`.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A positive amount of money as a decimal string with at most two decimals, such as
@@ -278,13 +292,16 @@ impl TextRule for AmountText {
     const WHAT: &'static str = "amount";
 
     fn check(value: &str) -> Result<(), String> {
-        let refuse = || Err(r#"must be a decimal string greater than zero with at most 2 decimals, like "12.50""#.to_owned());
+        let refuse = || {
+            Err(r#"must be a decimal string greater than zero with at most 2 decimals, like "12.50""#.to_owned())
+        };
         let (whole, cents) = match value.split_once('.') {
             Some((whole, cents)) => (whole, Some(cents)),
             None => (value, None),
         };
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        let whole_ok = digits(whole) && whole.len() <= 10 && (whole == "0" || !whole.starts_with('0'));
+        let whole_ok =
+            digits(whole) && whole.len() <= 10 && (whole == "0" || !whole.starts_with('0'));
         let cents_ok = cents.is_none_or(|c| digits(c) && c.len() <= 2);
         let positive = value.bytes().any(|b| (b'1'..=b'9').contains(&b));
         if whole_ok && cents_ok && positive {
@@ -501,12 +518,33 @@ mod tests {
 
     #[test]
     fn amounts_have_one_spelling() {
-        for good in ["0.01", "0.1", "0.99", "1", "2.5", "2.50", "12.00", "9999999999.99"] {
+        for good in [
+            "0.01",
+            "0.1",
+            "0.99",
+            "1",
+            "2.5",
+            "2.50",
+            "12.00",
+            "9999999999.99",
+        ] {
             assert!(Text::<AmountText>::parse(good.into()).is_ok(), "{good}");
         }
         for bad in [
-            "0", "0.00", "0.0", " 0.01", "+0.01", ".01", "0.010", "01.00", "1.", "1e3", "-1.00",
-            "10000000000.00", "1.005", "",
+            "0",
+            "0.00",
+            "0.0",
+            " 0.01",
+            "+0.01",
+            ".01",
+            "0.010",
+            "01.00",
+            "1.",
+            "1e3",
+            "-1.00",
+            "10000000000.00",
+            "1.005",
+            "",
         ] {
             assert!(Text::<AmountText>::parse(bad.into()).is_err(), "{bad}");
         }
@@ -521,7 +559,10 @@ mod tests {
 
     #[test]
     fn bounded_integers_say_their_range() {
-        assert_eq!(Bounded::<1, 100>::parse_from_parameter("100").unwrap().0, 100);
+        assert_eq!(
+            Bounded::<1, 100>::parse_from_parameter("100").unwrap().0,
+            100
+        );
         let error = Bounded::<1, 100>::parse_from_parameter("0").unwrap_err();
         assert!(error.into_message().contains("from 1 to 100"));
         assert!(Bounded::<0, 3650>::parse_from_parameter("9223372036854775807").is_err());

@@ -103,7 +103,10 @@ pub fn spec_json() -> String {
         .collect();
     for name in request_schemas {
         if let Some(schema) = spec["components"]["schemas"][&name].as_object_mut() {
-            schema.insert("additionalProperties".into(), serde_json::Value::Bool(false));
+            schema.insert(
+                "additionalProperties".into(),
+                serde_json::Value::Bool(false),
+            );
         }
     }
     serde_json::to_string_pretty(&spec).unwrap_or(raw)

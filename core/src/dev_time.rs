@@ -99,7 +99,11 @@ pub struct Advanced {
 
 /// Moves the shared clock forward by `by`, waits until every process can have seen it,
 /// then starts the jobs due by the new time.
-pub async fn advance(pool: &PgPool, clock: &OffsetClock, by: Duration) -> Result<Advanced, StoreError> {
+pub async fn advance(
+    pool: &PgPool,
+    clock: &OffsetClock,
+    by: Duration,
+) -> Result<Advanced, StoreError> {
     let offset = {
         let mut conn = pool.acquire().await?;
         add_offset(&mut conn, by).await?

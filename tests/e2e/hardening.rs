@@ -24,7 +24,10 @@ fn assert_refused(what: &str, (status, body): &(u16, Value), expected_status: u1
     assert_eq!(body["status"], expected_status, "{what}: {body}");
     assert_eq!(body["field"], field, "{what}: {body}");
     let message = body["message"].as_str().unwrap_or_default();
-    assert!(message.starts_with(field), "{what}: message names the field: {body}");
+    assert!(
+        message.starts_with(field),
+        "{what}: message names the field: {body}"
+    );
 }
 
 #[sqlx::test(migrations = false)]
@@ -37,15 +40,31 @@ async fn every_bad_input_is_a_4xx_naming_its_field_and_writes_nothing(pool: PgPo
     let long = "x".repeat(10_000);
 
     let user_cases = [
-        ("NUL in user_id", json!({"user_id": "a\u{0}b", "email": "a@example.com"}), "user_id"),
-        ("empty user_id", json!({"user_id": "", "email": "a@example.com"}), "user_id"),
-        ("10,000-character user_id", json!({"user_id": long, "email": "a@example.com"}), "user_id"),
+        (
+            "NUL in user_id",
+            json!({"user_id": "a\u{0}b", "email": "a@example.com"}),
+            "user_id",
+        ),
+        (
+            "empty user_id",
+            json!({"user_id": "", "email": "a@example.com"}),
+            "user_id",
+        ),
+        (
+            "10,000-character user_id",
+            json!({"user_id": long, "email": "a@example.com"}),
+            "user_id",
+        ),
         (
             "markup in the e-mail",
             json!({"user_id": "u1", "email": "<script>alert(1)</script>x@example.com"}),
             "email",
         ),
-        ("NUL in the code", json!({"user_id": "u1", "email": "a@example.com", "referral_code": "a\u{0}"}), "referral_code"),
+        (
+            "NUL in the code",
+            json!({"user_id": "u1", "email": "a@example.com", "referral_code": "a\u{0}"}),
+            "referral_code",
+        ),
     ];
     for (what, body, field) in user_cases {
         assert_refused(what, &app.post("/v1/users", key, body).await, 422, field);
@@ -61,19 +80,28 @@ async fn every_bad_input_is_a_4xx_naming_its_field_and_writes_nothing(pool: PgPo
         assert_refused(ip, &app.post("/v1/clicks", key, body).await, 422, "ip");
     }
 
-    let spend = |amount: &str, reference: &str| {
-        json!({"amount": amount, "currency": "USD", "reference": reference})
-    };
-    for amount in [" 0.01", "+0.01", ".01", "0.010", "0", "0.00", "1e3", "-1.00", "01.00"] {
-        let response = app.post("/v1/users/ana/wallet/spend", key, spend(amount, "r1")).await;
+    let spend = |amount: &str, reference: &str| json!({"amount": amount, "currency": "USD", "reference": reference});
+    for amount in [
+        " 0.01", "+0.01", ".01", "0.010", "0", "0.00", "1e3", "-1.00", "01.00",
+    ] {
+        let response = app
+            .post("/v1/users/ana/wallet/spend", key, spend(amount, "r1"))
+            .await;
         assert_refused(amount, &response, 422, "amount");
     }
     for reference in ["", "a\u{0}b", long.as_str()] {
-        let response = app.post("/v1/users/ana/wallet/spend", key, spend("1.00", reference)).await;
+        let response = app
+            .post("/v1/users/ana/wallet/spend", key, spend("1.00", reference))
+            .await;
         assert_refused("reference", &response, 422, "reference");
     }
 
-    assert_refused("NUL in a path segment", &app.get("/v1/users/a%00b", key).await, 422, "user_id");
+    assert_refused(
+        "NUL in a path segment",
+        &app.get("/v1/users/a%00b", key).await,
+        422,
+        "user_id",
+    );
     assert_refused(
         "NUL in a wallet path",
         &app.get("/v1/users/a%00b/wallet", key).await,
@@ -84,22 +112,32 @@ async fn every_bad_input_is_a_4xx_naming_its_field_and_writes_nothing(pool: PgPo
     let admin = Some(app.admin_key.as_str());
     assert_refused(
         "NUL in a job id",
-        &app.post("/v1/admin/jobs/retry", admin, json!({"ids": ["a\u{0}"]})).await,
+        &app.post("/v1/admin/jobs/retry", admin, json!({"ids": ["a\u{0}"]}))
+            .await,
         422,
         "ids[0]",
     );
     assert_refused(
         "no job ids",
-        &app.post("/v1/admin/jobs/retry", admin, json!({"ids": []})).await,
+        &app.post("/v1/admin/jobs/retry", admin, json!({"ids": []}))
+            .await,
         422,
         "ids",
     );
 
     let huge = format!(r#"{{"user_id": "u", "email": "{}"}}"#, "a".repeat(3 << 20));
     let (status, body) = app.post_raw("/v1/users", key, &huge).await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE")),
+        "{body}"
+    );
 
-    assert_eq!(row_counts(&app).await, before, "a refused request wrote nothing");
+    assert_eq!(
+        row_counts(&app).await,
+        before,
+        "a refused request wrote nothing"
+    );
 }
 
 #[sqlx::test(migrations = false)]
@@ -109,16 +147,28 @@ async fn parameter_errors_state_the_rule_not_library_internals(pool: PgPool) {
     let key = Some(app.platform_key.as_str());
 
     let (status, body) = app.get("/v1/users/ana/referrals?status=BOGUS", key).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("status")), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("status")),
+        "{body}"
+    );
     assert_eq!(
         body["message"],
         "status: must be one of NOT_SIGNED_UP, SIGNED_UP, CONVERTED"
     );
     let (status, body) = app.get("/v1/users/ana/referrals?limit=0", key).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("limit")), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("limit")),
+        "{body}"
+    );
     assert_eq!(body["message"], "limit: must be an integer from 1 to 100");
     let (status, body) = app.get("/v1/users/ana/referrals?cursor=garbage", key).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("cursor")), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("cursor")),
+        "{body}"
+    );
 }
 
 #[sqlx::test(migrations = false)]
@@ -152,14 +202,19 @@ async fn the_dev_clock_refuses_moves_out_of_range_without_moving(pool: PgPool) {
         (json!({"hours": 87_601}), "hours"),
         (json!({"days": -1}), "days"),
     ] {
-        let response = app.post("/v1/admin/dev/advance-clock", admin, body.clone()).await;
+        let response = app
+            .post("/v1/admin/dev/advance-clock", admin, body.clone())
+            .await;
         assert_refused(&body.to_string(), &response, 422, field);
     }
     let (status, body) = app
         .post("/v1/admin/dev/advance-clock", admin, json!({"hours": 1}))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["offset_seconds"], 3600, "only the valid move moved the clock");
+    assert_eq!(
+        body["offset_seconds"], 3600,
+        "only the valid move moved the clock"
+    );
 }
 
 #[sqlx::test(migrations = false)]

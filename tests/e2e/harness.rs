@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use poem::Server;
 use poem::listener::TcpAcceptor;
 use referral_api::{ApiConfig, AppState};
-use referral_core::jobs::Job;
 use referral_core::domain::api_key::ApiRole;
-use referral_core::usecases::api_keys;
+use referral_core::jobs::Job;
 use referral_core::store::jobs::{self as jobs_store, JobRow};
+use referral_core::usecases::api_keys;
 use referral_core::{Clock, ManualClock, ProgramSettings};
 use referral_worker::mailer::Mailer;
 use referral_worker::{JobEnv, Queues, RuntimeSettings, WorkerHandle};
@@ -152,7 +152,13 @@ impl TestApp {
     pub async fn spawn_with_dev_clock(pool: PgPool) -> Self {
         let smtp = SmtpCapture::start();
         let url = smtp.url.clone();
-        Self::spawn_inner(pool, smtp, url, Some(referral_core::dev_time::OffsetClock::default())).await
+        Self::spawn_inner(
+            pool,
+            smtp,
+            url,
+            Some(referral_core::dev_time::OffsetClock::default()),
+        )
+        .await
     }
 
     async fn spawn_inner(

@@ -29,18 +29,22 @@ pub struct ClicksApi;
 
 /// A click tracked on the platform's side.
 #[derive(Debug, Object, serde::Deserialize)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct RecordClick {
     /// The code of the link clicked.
     pub referral_code: Text<CodeText>,
     /// Visitor IP (IPv4 or IPv6).
+    #[serde(default, deserialize_with = "crate::fields::present")]
     pub ip: Option<IpAddr>,
     /// Visitor user agent.
+    #[serde(default, deserialize_with = "crate::fields::present")]
     pub user_agent: Option<Text<ClickMetaText>>,
     /// Referer of the click.
+    #[serde(default, deserialize_with = "crate::fields::present")]
     pub referer: Option<Text<ClickMetaText>>,
     /// Page the visitor landed on.
+    #[serde(default, deserialize_with = "crate::fields::present")]
     pub landing_page: Option<Text<ClickMetaText>>,
 }
 

@@ -21,12 +21,14 @@ pub struct DevApi;
 /// How far to move the development clock; nothing moves it by zero and only starts the
 /// timers already due.
 #[derive(Debug, Object, serde::Deserialize)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct AdvanceClock {
     /// Days to move forward (0–3650).
+    #[serde(default, deserialize_with = "crate::fields::present")]
     pub days: Option<Bounded<0, 3650>>,
     /// Hours to move forward (0–87600).
+    #[serde(default, deserialize_with = "crate::fields::present")]
     pub hours: Option<Bounded<0, 87600>>,
 }
 
@@ -55,7 +57,11 @@ impl DevApi {
     /// Development only (`DEV_TIME_TRAVEL=true`): move the service's clock forward, so a
     /// local installation can watch 30-day timers fire. Timers due by the new time run at
     /// once. Answers 404 `DEV_TIME_TRAVEL_DISABLED` everywhere else.
-    #[oai(path = "/dev/advance-clock", method = "post", operation_id = "advanceDevClock")]
+    #[oai(
+        path = "/dev/advance-clock",
+        method = "post",
+        operation_id = "advanceDevClock"
+    )]
     async fn advance_clock(
         &self,
         _key: AdminKey,

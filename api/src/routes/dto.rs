@@ -75,7 +75,10 @@ impl Example for UserView {
             email: "bo@example.com".into(),
             referral_code: "az2mjqnv".into(),
             referral_link: referral_link("https://platform.example/join", "az2mjqnv"),
-            share: share_links("https://platform.example/join?ref=az2mjqnv", Money::usd_cents(250)),
+            share: share_links(
+                "https://platform.example/join?ref=az2mjqnv",
+                Money::usd_cents(250),
+            ),
             referred_by: Some("user_17".into()),
             signed_up_at: example_instant(2),
         }

@@ -6,8 +6,8 @@ use poem_openapi::{Object, OpenApi};
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
-use referral_core::usecases::operations;
 use crate::routes::Tag;
+use referral_core::usecases::operations;
 
 /// Health endpoints.
 pub struct HealthApi;
@@ -36,7 +36,10 @@ impl HealthApi {
             .await
             .map_err(|e| {
                 tracing::warn!(error = ?e, "readiness check failed");
-                ApiError::new(ErrorCode::DatabaseUnavailable, "the database does not answer")
+                ApiError::new(
+                    ErrorCode::DatabaseUnavailable,
+                    "the database does not answer",
+                )
             })?;
         Ok(Json(HealthStatus {
             status: "ready".into(),

@@ -113,7 +113,11 @@ type PageLimit = Bounded<1, 100>;
 impl ReferralsApi {
     /// The users a referrer brought, newest first: signups (`SIGNED_UP`, `CONVERTED`)
     /// and clicks on their link that never signed up (`NOT_SIGNED_UP`).
-    #[oai(path = "/:user_id/referrals", method = "get", operation_id = "listReferrals")]
+    #[oai(
+        path = "/:user_id/referrals",
+        method = "get",
+        operation_id = "listReferrals"
+    )]
     async fn referrals(
         &self,
         _key: PlatformKey,
@@ -128,7 +132,9 @@ impl ReferralsApi {
         limit: Query<Option<PageLimit>>,
     ) -> Result<Json<ReferredUsersPage>, ApiError> {
         // The cursor's type already checked that it decodes.
-        let after = cursor.0.and_then(|text| ReferralCursor::decode(text.as_str()));
+        let after = cursor
+            .0
+            .and_then(|text| ReferralCursor::decode(text.as_str()));
         let limit = limit.0.map_or(20, |l| u16::try_from(l.0).unwrap_or(20));
         let mut conn = state.pool.acquire().await?;
         let page = referrals::page(

@@ -27,7 +27,7 @@ pub struct UsersApi;
 
 /// A user the platform creates at signup.
 #[derive(Debug, Object, serde::Deserialize)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// The platform's id for the user (unique).
@@ -35,8 +35,10 @@ pub struct CreateUser {
     /// E-mail (unique, case-insensitive).
     pub email: Text<EmailText>,
     /// Click id from the `ref_click` cookie set by `GET /r/{code}`, if any.
+    #[serde(default, deserialize_with = "crate::fields::present")]
     pub click_id: Option<Uuid>,
     /// Referral code entered at signup or carried in `?ref=`, if any.
+    #[serde(default, deserialize_with = "crate::fields::present")]
     pub referral_code: Option<Text<CodeText>>,
 }
 
@@ -223,4 +225,3 @@ impl UsersApi {
         Ok(Json(UserView::of(&profile, &state)))
     }
 }
-

@@ -185,7 +185,13 @@ impl WalletApi {
     ) -> Result<Json<WalletView>, ApiError> {
         let now = state.clock.now();
         let mut conn = state.pool.acquire().await?;
-        let wallet = wallet::view(&mut conn, now, Money::zero(Currency::Usd), user_id.0.as_str()).await?;
+        let wallet = wallet::view(
+            &mut conn,
+            now,
+            Money::zero(Currency::Usd),
+            user_id.0.as_str(),
+        )
+        .await?;
         Ok(Json(WalletView {
             user_id: wallet.user.platform_user_id,
             available: wallet.available.into(),
@@ -221,7 +227,11 @@ impl WalletApi {
     /// reference and amount again answers the first result and writes nothing; the same
     /// reference with another amount is 409. More than the unexpired balance is refused
     /// (409) with nothing written.
-    #[oai(path = "/:user_id/wallet/spend", method = "post", operation_id = "spendCredit")]
+    #[oai(
+        path = "/:user_id/wallet/spend",
+        method = "post",
+        operation_id = "spendCredit"
+    )]
     async fn spend(
         &self,
         _key: PlatformKey,
@@ -233,8 +243,14 @@ impl WalletApi {
         let amount = Money::parse(body.0.amount.as_str(), &body.0.currency.0)?;
         let now = state.clock.now();
         let mut tx = state.pool.begin().await?;
-        let outcome =
-            wallet::spend(&mut tx, now, user_id.0.as_str(), amount, body.0.reference.as_str()).await?;
+        let outcome = wallet::spend(
+            &mut tx,
+            now,
+            user_id.0.as_str(),
+            amount,
+            body.0.reference.as_str(),
+        )
+        .await?;
         tx.commit().await?;
         let view = CreditSpent {
             reference: outcome.spend.reference,

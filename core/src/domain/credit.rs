@@ -26,7 +26,11 @@ impl GrantReason {
 /// Credit spendable at `now`: what is left of grants not yet past their expiry instant.
 /// The one home of this rule: a grant past `expires_at` is not spendable even before the
 /// expiry job has written it off.
-pub fn available(grants: &[GrantBalance], now: DateTime<Utc>, zero: Money) -> Result<Money, MoneyError> {
+pub fn available(
+    grants: &[GrantBalance],
+    now: DateTime<Utc>,
+    zero: Money,
+) -> Result<Money, MoneyError> {
     grants
         .iter()
         .filter(|g| g.expires_at > now)

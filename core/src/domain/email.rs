@@ -58,7 +58,10 @@ fn is_atext(c: char) -> bool {
 }
 
 fn is_dot_atom(local: &str) -> bool {
-    !local.is_empty() && local.split('.').all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+    !local.is_empty()
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
 }
 
 fn is_domain(domain: &str) -> bool {
@@ -120,7 +123,11 @@ mod tests {
                 "{raw:?}"
             );
         }
-        for raw in ["o'brien@example.com", "a!#$%&*+-/=?^_`{|}~@ex-ample.co.uk", "zoë@exämple.de"] {
+        for raw in [
+            "o'brien@example.com",
+            "a!#$%&*+-/=?^_`{|}~@ex-ample.co.uk",
+            "zoë@exämple.de",
+        ] {
             assert!(EmailAddress::parse(raw).is_ok(), "{raw:?}");
         }
         let long = format!("{}@example.com", "a".repeat(250));

@@ -170,11 +170,13 @@ pub async fn find(conn: &mut PgConnection, id: UserId) -> Result<Option<User>, S
 }
 
 /// The platform id of a user, for showing who referred whom.
-pub async fn platform_id(conn: &mut PgConnection, id: UserId) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar!(
-        "select platform_user_id from users where id = $1",
-        id as _,
+pub async fn platform_id(
+    conn: &mut PgConnection,
+    id: UserId,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar!("select platform_user_id from users where id = $1", id as _,)
+            .fetch_optional(conn)
+            .await?,
     )
-    .fetch_optional(conn)
-    .await?)
 }

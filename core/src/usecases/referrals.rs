@@ -28,7 +28,14 @@ pub async fn page(
         .ok_or_else(|| UserLookupError::NotFound(referrer_platform_id.to_owned()))?;
     let limit = usize::from(limit.max(1));
     // One row more than asked tells whether another page follows.
-    let mut items = referrals::page(conn, referrer.id, status, after, i64::try_from(limit + 1).unwrap_or(i64::MAX)).await?;
+    let mut items = referrals::page(
+        conn,
+        referrer.id,
+        status,
+        after,
+        i64::try_from(limit + 1).unwrap_or(i64::MAX),
+    )
+    .await?;
     let next = if items.len() > limit {
         items.truncate(limit);
         items.last().map(ReferredUser::cursor)

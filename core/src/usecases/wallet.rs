@@ -9,8 +9,8 @@ use crate::domain::ledger::{self, Account, Entry};
 use crate::error::StoreError;
 use crate::money::{Money, MoneyError};
 use crate::store::credit::{self as store, CreditGrant, CreditSpend, NewSpend};
-use crate::store::users::{self, User};
 use crate::store::ledger as ledger_store;
+use crate::store::users::{self, User};
 use crate::usecases::UserLookupError;
 
 /// A wallet as its owner sees it.
@@ -33,7 +33,11 @@ fn corrupt(error: MoneyError) -> StoreError {
     StoreError::Corrupt(error.to_string())
 }
 
-fn available_of(grants: &[CreditGrant], now: DateTime<Utc>, zero: Money) -> Result<Money, StoreError> {
+fn available_of(
+    grants: &[CreditGrant],
+    now: DateTime<Utc>,
+    zero: Money,
+) -> Result<Money, StoreError> {
     let balances: Vec<_> = grants.iter().map(CreditGrant::balance).collect();
     credit::available(&balances, now, zero).map_err(corrupt)
 }
