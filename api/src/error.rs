@@ -12,6 +12,8 @@ use referral_core::domain::credit::SpendRefused;
 use referral_core::usecases::UserLookupError;
 use referral_core::usecases::api_keys::AuthError;
 use referral_core::usecases::clicks::ClickError;
+use referral_core::usecases::earnings::EarningsError;
+use referral_core::usecases::purchases::{PurchaseError, RefundError};
 use referral_core::usecases::signup::SignUpError;
 use referral_core::usecases::wallet::SpendError;
 use referral_core::{MoneyError, StoreError};
@@ -40,6 +42,8 @@ pub enum ErrorCode {
     UnknownReferralCode,
     /// Local time travel is off on this installation (404).
     DevTimeTravelDisabled,
+    /// No purchase has the `purchase_id` of the path (404).
+    PurchaseNotFound,
     /// The route exists, not with this method (405).
     MethodNotAllowed,
     /// A user with this `user_id` exists already (409).
@@ -50,6 +54,14 @@ pub enum ErrorCode {
     InsufficientCredit,
     /// The reference was used before with another amount (409).
     ReferenceReused,
+    /// The purchase id was recorded before with a different body (409).
+    PurchaseIdReused,
+    /// The refund id was recorded before with a different body (409).
+    RefundIdReused,
+    /// The purchase's payment failed: nothing to refund (409).
+    PurchaseNotRefundable,
+    /// More than what is left of the cash paid (409).
+    RefundExceedsPayment,
     /// The body is larger than the API accepts (413).
     PayloadTooLarge,
     /// The body is not `application/json` (415).
@@ -76,12 +88,17 @@ impl ErrorCode {
             Self::RouteNotFound
             | Self::UserNotFound
             | Self::UnknownReferralCode
-            | Self::DevTimeTravelDisabled => StatusCode::NOT_FOUND,
+            | Self::DevTimeTravelDisabled
+            | Self::PurchaseNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UserAlreadyExists
             | Self::EmailAlreadyRegistered
             | Self::InsufficientCredit
-            | Self::ReferenceReused => StatusCode::CONFLICT,
+            | Self::ReferenceReused
+            | Self::PurchaseIdReused
+            | Self::RefundIdReused
+            | Self::PurchaseNotRefundable
+            | Self::RefundExceedsPayment => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidField | Self::UnsupportedCurrency => StatusCode::UNPROCESSABLE_ENTITY,
@@ -190,12 +207,17 @@ impl ApiError {
             ErrorCode::RouteNotFound
             | ErrorCode::UserNotFound
             | ErrorCode::UnknownReferralCode
-            | ErrorCode::DevTimeTravelDisabled => Self::NotFound(body),
+            | ErrorCode::DevTimeTravelDisabled
+            | ErrorCode::PurchaseNotFound => Self::NotFound(body),
             ErrorCode::MethodNotAllowed => Self::MethodNotAllowed(body),
             ErrorCode::UserAlreadyExists
             | ErrorCode::EmailAlreadyRegistered
             | ErrorCode::InsufficientCredit
-            | ErrorCode::ReferenceReused => Self::Conflict(body),
+            | ErrorCode::ReferenceReused
+            | ErrorCode::PurchaseIdReused
+            | ErrorCode::RefundIdReused
+            | ErrorCode::PurchaseNotRefundable
+            | ErrorCode::RefundExceedsPayment => Self::Conflict(body),
             ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(body),
             ErrorCode::UnsupportedContentType => Self::UnsupportedMediaType(body),
             ErrorCode::InvalidField | ErrorCode::UnsupportedCurrency => Self::Unprocessable(body),
@@ -443,6 +465,64 @@ impl From<SpendError> for ApiError {
                 ApiError::new(ErrorCode::ReferenceReused, error.to_string()).with_field("reference")
             }
             SpendError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PurchaseError> for ApiError {
+    fn from(error: PurchaseError) -> Self {
+        match error {
+            PurchaseError::UserNotFound(_) => {
+                ApiError::new(ErrorCode::UserNotFound, error.to_string()).with_field("user_id")
+            }
+            PurchaseError::CreditAboveAmount { .. } => {
+                ApiError::invalid_field("credit_applied", error)
+            }
+            PurchaseError::PurchaseIdReused(_) => {
+                ApiError::new(ErrorCode::PurchaseIdReused, error.to_string())
+                    .with_field("purchase_id")
+            }
+            PurchaseError::Credit(spend) => {
+                // The spend of the credit applied: its field is `credit_applied` here.
+                let mut error = ApiError::from(spend);
+                if error.body().field.as_deref() == Some("amount") {
+                    error = error.with_field("credit_applied");
+                }
+                error
+            }
+            PurchaseError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RefundError> for ApiError {
+    fn from(error: RefundError) -> Self {
+        match error {
+            RefundError::PurchaseNotFound(_) => {
+                ApiError::new(ErrorCode::PurchaseNotFound, error.to_string())
+                    .with_field("purchase_id")
+            }
+            RefundError::NotPaid(_) => {
+                ApiError::new(ErrorCode::PurchaseNotRefundable, error.to_string())
+            }
+            RefundError::ExceedsPayment { .. } => {
+                ApiError::new(ErrorCode::RefundExceedsPayment, error.to_string())
+                    .with_field("amount")
+            }
+            RefundError::RefundIdReused(_) => {
+                ApiError::new(ErrorCode::RefundIdReused, error.to_string()).with_field("refund_id")
+            }
+            RefundError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<EarningsError> for ApiError {
+    fn from(error: EarningsError) -> Self {
+        match error {
+            EarningsError::Backwards => ApiError::invalid_field("from", error),
+            EarningsError::TooManyBuckets { .. } => ApiError::invalid_field("to", error),
+            EarningsError::Lookup(e) => e.into(),
         }
     }
 }

@@ -197,6 +197,10 @@ text_rule!(
     CodeText, "referral code", 1..=64
 );
 text_rule!(
+    /// The name of a plan bought.
+    PlanText, "plan", 1..=128
+);
+text_rule!(
     /// Browser metadata of a click (user agent, referer, landing page).
     ClickMetaText, "click metadata", 0..=1024
 );
@@ -260,7 +264,7 @@ impl TextRule for CursorText {
                     .bytes()
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         });
-        if shaped && referral_core::domain::referrals::ReferralCursor::decode(value).is_some() {
+        if shaped && referral_core::domain::paging::Cursor::decode(value).is_some() {
             Ok(())
         } else {
             Err("not a cursor from this API: pass a page's `next_cursor` as it came".into())
@@ -308,6 +312,33 @@ impl TextRule for AmountText {
             Ok(())
         } else {
             refuse()
+        }
+    }
+}
+
+/// An amount of money that may be zero (credit applied to a purchase), with the same
+/// single spelling as [`AmountText`].
+#[derive(Debug)]
+pub enum MaybeZeroAmountText {}
+
+impl TextRule for MaybeZeroAmountText {
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: usize = 13;
+    const PATTERN: &'static str = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$";
+    const WHAT: &'static str = "amount or zero";
+
+    fn check(value: &str) -> Result<(), String> {
+        let zero = value
+            .split_once('.')
+            .map_or(value == "0", |(whole, cents)| {
+                whole == "0" && (1..=2).contains(&cents.len()) && cents.bytes().all(|b| b == b'0')
+            });
+        if zero {
+            Ok(())
+        } else {
+            AmountText::check(value).map_err(|_| {
+                r#"must be a decimal string, zero or more, with at most 2 decimals, like "12.50""#.to_owned()
+            })
         }
     }
 }
@@ -547,6 +578,22 @@ mod tests {
             "",
         ] {
             assert!(Text::<AmountText>::parse(bad.into()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn zero_is_an_amount_where_allowed() {
+        for good in ["0", "0.0", "0.00", "1", "2.50"] {
+            assert!(
+                Text::<MaybeZeroAmountText>::parse(good.into()).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in ["", "-0", "00", "0.000", " 0", "+1"] {
+            assert!(
+                Text::<MaybeZeroAmountText>::parse(bad.into()).is_err(),
+                "{bad}"
+            );
         }
     }
 

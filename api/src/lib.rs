@@ -54,6 +54,8 @@ type Apis = (
     routes::referrals::ReferralsApi,
     routes::wallet::WalletApi,
     routes::clicks::ClicksApi,
+    routes::purchases::PurchasesApi,
+    routes::commissions::CommissionsApi,
     routes::admin::AdminApi,
     routes::dev::DevApi,
 );
@@ -67,6 +69,8 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             routes::referrals::ReferralsApi,
             routes::wallet::WalletApi,
             routes::clicks::ClicksApi,
+            routes::purchases::PurchasesApi,
+            routes::commissions::CommissionsApi,
             routes::admin::AdminApi,
             routes::dev::DevApi,
         ),

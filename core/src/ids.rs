@@ -50,3 +50,15 @@ id_type!(
     /// One spend of wallet credit.
     CreditSpendId
 );
+id_type!(
+    /// A purchase the platform reported.
+    PurchaseId
+);
+id_type!(
+    /// A referrer's commission on one purchase.
+    CommissionId
+);
+id_type!(
+    /// A refund of a purchase.
+    RefundId
+);

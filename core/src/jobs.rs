@@ -9,7 +9,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use sqlx::PgConnection;
 
 use crate::error::StoreError;
-use crate::ids::{EmailId, UserId};
+use crate::ids::{CommissionId, EmailId, RefundId, UserId};
 use crate::store;
 
 /// A durable job: its payload and where it queues.
@@ -57,11 +57,49 @@ impl Job for ExpireSignupCredit {
     const QUEUE: &'static str = "expire_signup_credit";
 }
 
+/// Make a commission payable once its 30-day hold is over (timer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MakeCommissionEligible {
+    /// The commission.
+    pub commission_id: CommissionId,
+    /// When its hold ends; the job re-checks it against the clock.
+    pub due_at: DateTime<Utc>,
+}
+
+impl Job for MakeCommissionEligible {
+    const QUEUE: &'static str = "make_commission_eligible";
+}
+
+/// Pay an eligible commission to the wallet (Basic) or the referral balance (Partner).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PayCommission {
+    /// The commission.
+    pub commission_id: CommissionId,
+}
+
+impl Job for PayCommission {
+    const QUEUE: &'static str = "pay_commission";
+}
+
+/// Apply a refund to its purchase's commission: cancel, reduce or reverse it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReverseCommission {
+    /// The refund.
+    pub refund_id: RefundId,
+}
+
+impl Job for ReverseCommission {
+    const QUEUE: &'static str = "reverse_commission";
+}
+
 /// Every queue the worker serves, for operations and tests.
 pub const ALL_QUEUES: &[&str] = &[
     SendEmail::QUEUE,
     GrantSignupCredit::QUEUE,
     ExpireSignupCredit::QUEUE,
+    MakeCommissionEligible::QUEUE,
+    PayCommission::QUEUE,
+    ReverseCommission::QUEUE,
 ];
 
 /// The id apalis knows a job by (a ULID string).

@@ -157,6 +157,16 @@ impl Money {
         })
     }
 
+    /// The larger of two amounts of one currency.
+    pub fn max(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        Ok(if other.amount > self.amount {
+            other
+        } else {
+            self
+        })
+    }
+
     /// The negated amount, for ledger entries that take money out.
     pub fn negated(self) -> Money {
         Money {
@@ -206,6 +216,18 @@ impl Rate {
     /// The rate as a fraction (`0.05`).
     pub fn as_fraction(self) -> Decimal {
         self.0
+    }
+
+    /// A rate from a stored fraction: above zero, at most one, at most 4 decimals.
+    pub fn from_fraction(fraction: Decimal) -> Option<Self> {
+        (fraction > Decimal::ZERO && fraction <= Decimal::ONE && fraction.normalize().scale() <= 4)
+            .then_some(Rate(fraction))
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.normalize())
     }
 }
 

@@ -371,6 +371,16 @@ impl TestApp {
     }
 }
 
+impl Drop for TestApp {
+    /// Every end-to-end test ends by checking that the cached balances and counters still
+    /// equal the ledger (unless it already failed: one failure at a time).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            crate::invariants::assert_hold((*self.pool.connect_options()).clone());
+        }
+    }
+}
+
 async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();

@@ -7,5 +7,7 @@
 mod foundation;
 mod hardening;
 mod harness;
+mod invariants;
+mod purchases;
 mod referrals;
 mod worker;

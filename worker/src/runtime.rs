@@ -347,6 +347,9 @@ impl Queues {
             .with::<jobs::SendEmail>()
             .with::<jobs::GrantSignupCredit>()
             .with::<jobs::ExpireSignupCredit>()
+            .with::<jobs::MakeCommissionEligible>()
+            .with::<jobs::PayCommission>()
+            .with::<jobs::ReverseCommission>()
     }
 
     /// Adds the queue of job type `J`.

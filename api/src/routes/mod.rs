@@ -2,9 +2,11 @@
 
 pub mod admin;
 pub mod clicks;
+pub mod commissions;
 pub mod dev;
 pub mod dto;
 pub mod health;
+pub mod purchases;
 pub mod referrals;
 pub mod users;
 pub mod wallet;

@@ -6,7 +6,8 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object, OpenApi};
-use referral_core::domain::referrals::{ReferralCursor, ReferralStatus, Referred};
+use referral_core::domain::paging::Cursor;
+use referral_core::domain::referrals::{ReferralStatus, Referred};
 use referral_core::usecases::referrals;
 use uuid::Uuid;
 
@@ -132,9 +133,7 @@ impl ReferralsApi {
         limit: Query<Option<PageLimit>>,
     ) -> Result<Json<ReferredUsersPage>, ApiError> {
         // The cursor's type already checked that it decodes.
-        let after = cursor
-            .0
-            .and_then(|text| ReferralCursor::decode(text.as_str()));
+        let after = cursor.0.and_then(|text| Cursor::decode(text.as_str()));
         let limit = limit.0.map_or(20, |l| u16::try_from(l.0).unwrap_or(20));
         let mut conn = state.pool.acquire().await?;
         let page = referrals::page(

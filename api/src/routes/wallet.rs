@@ -28,7 +28,7 @@ pub struct WalletApi;
 pub struct CreditGrantView {
     /// Grant id.
     pub id: Uuid,
-    /// Why it was granted (`SIGNUP`).
+    /// Why it was granted: `SIGNUP` (expires) or `COMMISSION` (never expires).
     pub reason: String,
     /// Granted amount.
     pub amount: MoneyView,
@@ -36,8 +36,8 @@ pub struct CreditGrantView {
     pub remaining: MoneyView,
     /// When it was granted.
     pub granted_at: DateTime<Utc>,
-    /// When what is left expires.
-    pub expires_at: DateTime<Utc>,
+    /// When what is left expires; absent for credit that never expires (commission).
+    pub expires_at: Option<DateTime<Utc>>,
     /// When it expired, if it has.
     pub expired_at: Option<DateTime<Utc>>,
 }
@@ -87,7 +87,7 @@ impl Example for WalletView {
                 amount: usd_view("2.50"),
                 remaining: usd_view("1.50"),
                 granted_at: example_instant(2),
-                expires_at: example_instant(2) + chrono::Duration::days(30),
+                expires_at: Some(example_instant(2) + chrono::Duration::days(30)),
                 expired_at: None,
             }],
             entries: vec![

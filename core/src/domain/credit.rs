@@ -10,8 +10,10 @@ use crate::money::{Money, MoneyError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum GrantReason {
-    /// The credit of an attributed signup.
+    /// The credit of an attributed signup; expires.
     Signup,
+    /// A Basic referrer's paid commission; never expires.
+    Commission,
 }
 
 impl GrantReason {
@@ -19,6 +21,7 @@ impl GrantReason {
     pub fn as_str(self) -> &'static str {
         match self {
             GrantReason::Signup => "SIGNUP",
+            GrantReason::Commission => "COMMISSION",
         }
     }
 }
@@ -33,7 +36,7 @@ pub fn available(
 ) -> Result<Money, MoneyError> {
     grants
         .iter()
-        .filter(|g| g.expires_at > now)
+        .filter(|g| g.is_spendable_at(now))
         .try_fold(zero, |sum, g| sum.checked_add(g.remaining))
 }
 
@@ -44,8 +47,15 @@ pub struct GrantBalance {
     pub id: CreditGrantId,
     /// Unspent, unexpired amount.
     pub remaining: Money,
-    /// When what is left expires.
-    pub expires_at: DateTime<Utc>,
+    /// When what is left expires; never for commission credit.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl GrantBalance {
+    /// Whether the grant can still be spent at `now`.
+    pub fn is_spendable_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|expires_at| expires_at > now)
+    }
 }
 
 /// A spend larger than the unexpired balance.
@@ -77,9 +87,10 @@ pub fn allocate_spend(
     let available = available(grants, now, Money::zero(amount.currency()))?;
     let mut spendable: Vec<&GrantBalance> = grants
         .iter()
-        .filter(|g| g.expires_at > now && g.remaining.is_positive())
+        .filter(|g| g.is_spendable_at(now) && g.remaining.is_positive())
         .collect();
-    spendable.sort_by_key(|g| (g.expires_at, g.id));
+    // Soonest-expiring first; credit that never expires goes last.
+    spendable.sort_by_key(|g| (g.expires_at.is_none(), g.expires_at, g.id));
     if available < amount {
         return Err(SpendRefused::Insufficient {
             available,
@@ -114,7 +125,7 @@ mod tests {
         GrantBalance {
             id: CreditGrantId(Uuid::from_u128(n)),
             remaining: Money::usd_cents(cents),
-            expires_at: now() + Duration::days(days_left),
+            expires_at: Some(now() + Duration::days(days_left)),
         }
     }
 
@@ -129,6 +140,47 @@ mod tests {
                 (grants[0].id, Money::usd_cents(50))
             ]
         );
+    }
+
+    #[test]
+    fn credit_that_never_expires_is_spent_last() {
+        let forever = GrantBalance {
+            id: CreditGrantId(Uuid::from_u128(9)),
+            remaining: Money::usd_cents(500),
+            expires_at: None,
+        };
+        let grants = [forever.clone(), grant(1, 250, 20)];
+        let parts = allocate_spend(&grants, Money::usd_cents(300), now()).unwrap();
+        assert_eq!(
+            parts,
+            vec![
+                (grants[1].id, Money::usd_cents(250)),
+                (forever.id, Money::usd_cents(50))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_negative_grant_nets_against_the_rest() {
+        let debt = GrantBalance {
+            id: CreditGrantId(Uuid::from_u128(9)),
+            remaining: Money::usd_cents(-100),
+            expires_at: None,
+        };
+        assert_eq!(
+            available(std::slice::from_ref(&debt), now(), Money::usd_cents(0)),
+            Ok(Money::usd_cents(0)),
+            "a debt alone leaves nothing to spend, not less than nothing"
+        );
+        let grants = [debt, grant(1, 250, 20)];
+        assert_eq!(
+            available(&grants, now(), Money::usd_cents(0)),
+            Ok(Money::usd_cents(150))
+        );
+        assert!(matches!(
+            allocate_spend(&grants, Money::usd_cents(151), now()),
+            Err(SpendRefused::Insufficient { .. })
+        ));
     }
 
     #[test]
@@ -160,7 +212,7 @@ mod tests {
                 prop_assert_eq!(total, want);
                 for (id, taken) in parts {
                     let g = grants.iter().find(|g| g.id == id).unwrap();
-                    prop_assert!(taken <= g.remaining && g.expires_at > now());
+                    prop_assert!(taken <= g.remaining && g.is_spendable_at(now()));
                 }
             }
         }

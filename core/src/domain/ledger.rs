@@ -14,6 +14,10 @@ pub enum Account {
     Wallet,
     /// Withdrawable partner earnings.
     ReferralBalance,
+    /// A referrer's commissions inside their 30-day hold.
+    CommissionPending,
+    /// A referrer's commissions past the hold, not yet paid.
+    CommissionEligible,
 }
 
 /// What kind of movement.
@@ -26,6 +30,16 @@ pub enum EntryKind {
     CreditSpent,
     /// Credit expired (−).
     CreditExpired,
+    /// Commission earned, into the pending account (+).
+    CommissionPending,
+    /// Commission past its hold: out of pending (−), into eligible (+).
+    CommissionEligible,
+    /// Commission paid: out of eligible (−), into the wallet or referral balance (+).
+    CommissionPaid,
+    /// Commission refunded before payment, in full or in part (−).
+    CommissionCancelled,
+    /// Commission refunded after payment, taken back from where it was paid (−).
+    CommissionReversed,
 }
 
 impl EntryKind {
@@ -35,6 +49,11 @@ impl EntryKind {
             EntryKind::CreditGranted => "CREDIT_GRANTED",
             EntryKind::CreditSpent => "CREDIT_SPENT",
             EntryKind::CreditExpired => "CREDIT_EXPIRED",
+            EntryKind::CommissionPending => "COMMISSION_PENDING",
+            EntryKind::CommissionEligible => "COMMISSION_ELIGIBLE",
+            EntryKind::CommissionPaid => "COMMISSION_PAID",
+            EntryKind::CommissionCancelled => "COMMISSION_CANCELLED",
+            EntryKind::CommissionReversed => "COMMISSION_REVERSED",
         }
     }
 }

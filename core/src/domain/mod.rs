@@ -3,8 +3,10 @@
 pub mod api_key;
 pub mod attribution;
 pub mod clicks;
+pub mod commission;
 pub mod credit;
 pub mod email;
 pub mod ledger;
+pub mod paging;
 pub mod referral_code;
 pub mod referrals;

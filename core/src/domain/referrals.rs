@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::paging::Cursor;
 use crate::ids::{ClickId, UserId};
 
 /// Where a referred user stands.
@@ -49,53 +50,11 @@ pub struct ReferredUser {
 
 impl ReferredUser {
     /// The paging position of this row.
-    pub fn cursor(&self) -> ReferralCursor {
+    pub fn cursor(&self) -> Cursor {
         let id = match &self.who {
             Referred::User { id, .. } => id.0,
             Referred::Click(id) => id.0,
         };
-        ReferralCursor { at: self.at, id }
-    }
-}
-
-/// Position after which a page starts: the last row's `(at, id)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReferralCursor {
-    /// `at` of the last row seen.
-    pub at: DateTime<Utc>,
-    /// Id of the user or click of the last row seen.
-    pub id: uuid::Uuid,
-}
-
-impl ReferralCursor {
-    /// Opaque text form.
-    pub fn encode(&self) -> String {
-        format!("{}_{}", self.at.timestamp_micros(), self.id.simple())
-    }
-
-    /// Parses [`ReferralCursor::encode`]'s output.
-    pub fn decode(text: &str) -> Option<Self> {
-        let (micros, id) = text.split_once('_')?;
-        Some(Self {
-            at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-            id: uuid::Uuid::try_parse(id).ok()?,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips() {
-        let cursor = ReferralCursor {
-            at: DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap(),
-            id: uuid::Uuid::now_v7(),
-        };
-        assert_eq!(ReferralCursor::decode(&cursor.encode()), Some(cursor));
-        for garbage in ["garbage", "1_x", "_", "99999999999999999999_0"] {
-            assert_eq!(ReferralCursor::decode(garbage), None, "{garbage}");
-        }
+        Cursor { at: self.at, id }
     }
 }

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use crate::domain::credit::{GrantBalance, GrantReason};
 use crate::domain::ledger::{Account, EntryKind};
 use crate::error::StoreError;
-use crate::ids::{CreditGrantId, CreditSpendId, UserId};
+use crate::ids::{CommissionId, CreditGrantId, CreditSpendId, UserId};
 use crate::money::{Currency, Money};
 use crate::store::ledger::{self, NewEntry};
 
@@ -26,8 +26,8 @@ pub struct CreditGrant {
     pub remaining: Money,
     /// When granted.
     pub granted_at: DateTime<Utc>,
-    /// When what is left expires.
-    pub expires_at: DateTime<Utc>,
+    /// When what is left expires; never for commission credit.
+    pub expires_at: Option<DateTime<Utc>>,
     /// When the expiry ran.
     pub expired_at: Option<DateTime<Utc>>,
 }
@@ -50,7 +50,7 @@ struct GrantRow {
     amount: Decimal,
     remaining: Decimal,
     granted_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
     expired_at: Option<DateTime<Utc>>,
 }
 
@@ -113,11 +113,84 @@ pub async fn insert_signup_grant(
             amount,
             credit_grant_id: Some(grant.id),
             credit_spend_id: None,
+            commission_id: None,
             occurred_at: granted_at,
         },
     )
     .await?;
     Ok(Some(grant))
+}
+
+/// Pays `amount` of commission into the referrer's wallet as credit that never expires:
+/// a grant and its `COMMISSION_PAID` entry. Returns the grant.
+pub async fn insert_commission_grant(
+    conn: &mut PgConnection,
+    user_id: UserId,
+    commission_id: CommissionId,
+    amount: Money,
+    now: DateTime<Utc>,
+) -> Result<CreditGrantId, StoreError> {
+    let id = CreditGrantId::generate();
+    sqlx::query!(
+        "insert into credit_grants (id, user_id, reason, amount, remaining, currency, granted_at)
+         values ($1, $2, 'COMMISSION', $3, $3, $4, $5)",
+        id as _,
+        user_id as _,
+        amount.amount(),
+        amount.currency().code(),
+        now,
+    )
+    .execute(&mut *conn)
+    .await?;
+    ledger::append(
+        conn,
+        &NewEntry {
+            user_id,
+            account: Account::Wallet,
+            kind: EntryKind::CommissionPaid,
+            amount,
+            credit_grant_id: Some(id),
+            credit_spend_id: None,
+            commission_id: Some(commission_id),
+            occurred_at: now,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Takes `amount` of a reversed commission back out of the wallet credit it was paid as,
+/// even below zero: a debt that nets against the rest of the wallet.
+pub async fn take_back_commission_credit(
+    conn: &mut PgConnection,
+    user_id: UserId,
+    grant_id: CreditGrantId,
+    commission_id: CommissionId,
+    amount: Money,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    ledger::append(
+        &mut *conn,
+        &NewEntry {
+            user_id,
+            account: Account::Wallet,
+            kind: EntryKind::CommissionReversed,
+            amount: amount.negated(),
+            credit_grant_id: Some(grant_id),
+            credit_spend_id: None,
+            commission_id: Some(commission_id),
+            occurred_at: now,
+        },
+    )
+    .await?;
+    sqlx::query!(
+        "update credit_grants set remaining = remaining - $2 where id = $1",
+        grant_id as _,
+        amount.amount()
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The user's signup grant, locked.
@@ -156,6 +229,7 @@ pub async fn expire(
                 amount: left.negated(),
                 credit_grant_id: Some(grant.id),
                 credit_spend_id: None,
+                commission_id: None,
                 occurred_at: now,
             },
         )
@@ -181,7 +255,7 @@ pub async fn grants_of(
         r#"select id as "id: CreditGrantId", user_id as "user_id: UserId",
                   reason as "reason: GrantReason", amount, remaining, granted_at, expires_at,
                   expired_at
-           from credit_grants where user_id = $1 order by expires_at, id"#,
+           from credit_grants where user_id = $1 order by expires_at nulls last, id"#,
         user_id as _
     )
     .fetch_all(conn)
@@ -201,8 +275,8 @@ pub async fn lock_spendable(
         r#"select id as "id: CreditGrantId", user_id as "user_id: UserId",
                   reason as "reason: GrantReason", amount, remaining, granted_at, expires_at,
                   expired_at
-           from credit_grants where user_id = $1 and expired_at is null and remaining > 0
-           order by expires_at, id for update"#,
+           from credit_grants where user_id = $1 and expired_at is null and remaining <> 0
+           order by expires_at nulls last, id for update"#,
         user_id as _
     )
     .fetch_all(conn)
@@ -318,6 +392,7 @@ pub async fn insert_spend(
                 amount: taken.negated(),
                 credit_grant_id: Some(*grant_id),
                 credit_spend_id: Some(row.id),
+                commission_id: None,
                 occurred_at: spend.now,
             },
         )

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 
 use crate::domain::ledger::{Account, Entry, EntryKind};
 use crate::error::StoreError;
-use crate::ids::{CreditGrantId, CreditSpendId, UserId};
+use crate::ids::{CommissionId, CreditGrantId, CreditSpendId, UserId};
 use crate::money::Money;
 use crate::store::credit::usd;
 
@@ -26,6 +26,8 @@ pub struct NewEntry {
     pub credit_grant_id: Option<CreditGrantId>,
     /// The spend concerned.
     pub credit_spend_id: Option<CreditSpendId>,
+    /// The commission concerned.
+    pub commission_id: Option<CommissionId>,
     /// Business time of the movement.
     pub occurred_at: DateTime<Utc>,
 }
@@ -34,8 +36,8 @@ pub struct NewEntry {
 pub async fn append(conn: &mut PgConnection, entry: &NewEntry) -> Result<(), StoreError> {
     sqlx::query!(
         "insert into ledger_entries (user_id, account, kind, amount, currency, credit_grant_id,
-                                     credit_spend_id, occurred_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                     credit_spend_id, commission_id, occurred_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         entry.user_id as _,
         entry.account as _,
         entry.kind as _,
@@ -43,6 +45,7 @@ pub async fn append(conn: &mut PgConnection, entry: &NewEntry) -> Result<(), Sto
         entry.amount.currency().code(),
         entry.credit_grant_id as _,
         entry.credit_spend_id as _,
+        entry.commission_id as _,
         entry.occurred_at,
     )
     .execute(conn)

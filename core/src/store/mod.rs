@@ -3,9 +3,11 @@
 
 pub mod api_keys;
 pub mod clicks;
+pub mod commissions;
 pub mod credit;
 pub mod emails;
 pub mod jobs;
 pub mod ledger;
+pub mod purchases;
 pub mod referrals;
 pub mod users;

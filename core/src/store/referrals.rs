@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::domain::referrals::{ReferralCursor, ReferralStatus, Referred, ReferredUser};
+use crate::domain::paging::Cursor;
+use crate::domain::referrals::{ReferralStatus, Referred, ReferredUser};
 use crate::error::StoreError;
 use crate::ids::{ClickId, UserId};
 
@@ -45,7 +46,7 @@ pub async fn page(
     conn: &mut PgConnection,
     referrer: UserId,
     status: Option<ReferralStatus>,
-    after: Option<ReferralCursor>,
+    after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<ReferredUser>, StoreError> {
     sqlx::query_as!(

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
+use crate::domain::commission::Track;
 use crate::error::{StoreError, violated_constraint};
 use crate::ids::{ClickId, UserId};
 
@@ -179,4 +180,31 @@ pub async fn platform_id(
             .fetch_optional(conn)
             .await?,
     )
+}
+
+/// A user's commission track.
+pub async fn track(conn: &mut PgConnection, id: UserId) -> Result<Track, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"select track as "track: Track" from users where id = $1"#,
+        id as _
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Marks a referred user converted by their first qualifying purchase; later ones leave
+/// the first instant alone.
+pub async fn mark_converted(
+    conn: &mut PgConnection,
+    id: UserId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "update users set converted_at = $2 where id = $1 and converted_at is null",
+        id as _,
+        at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -78,8 +78,14 @@ pub async fn expire_signup_credit(
     if grant.expired_at.is_some() {
         return Ok(ExpireOutcome::AlreadyExpired);
     }
-    if now < grant.expires_at {
-        return Ok(ExpireOutcome::NotYetDue(grant.expires_at));
+    let Some(expires_at) = grant.expires_at else {
+        return Err(StoreError::Corrupt(format!(
+            "signup grant {} never expires",
+            grant.id
+        )));
+    };
+    if now < expires_at {
+        return Ok(ExpireOutcome::NotYetDue(expires_at));
     }
     let removed = store::expire(conn, &grant, now).await?;
     Ok(ExpireOutcome::Expired { removed })

@@ -4,9 +4,12 @@
 
 pub mod api_keys;
 pub mod clicks;
+pub mod commissions;
 pub mod credit;
+pub mod earnings;
 pub mod email;
 pub mod operations;
+pub mod purchases;
 pub mod referrals;
 pub mod signup;
 pub mod users;

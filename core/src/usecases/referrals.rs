@@ -2,7 +2,8 @@
 
 use sqlx::PgConnection;
 
-use crate::domain::referrals::{ReferralCursor, ReferralStatus, ReferredUser};
+use crate::domain::paging::Cursor;
+use crate::domain::referrals::{ReferralStatus, ReferredUser};
 use crate::store::{referrals, users};
 use crate::usecases::UserLookupError;
 
@@ -12,7 +13,7 @@ pub struct ReferralPage {
     /// The rows, newest first.
     pub items: Vec<ReferredUser>,
     /// Where the next page starts; `None` on the last page.
-    pub next: Option<ReferralCursor>,
+    pub next: Option<Cursor>,
 }
 
 /// Up to `limit` referred users of the referrer with this platform id, after `after`.
@@ -20,7 +21,7 @@ pub async fn page(
     conn: &mut PgConnection,
     referrer_platform_id: &str,
     status: Option<ReferralStatus>,
-    after: Option<ReferralCursor>,
+    after: Option<Cursor>,
     limit: u16,
 ) -> Result<ReferralPage, UserLookupError> {
     let referrer = users::find_by_platform_id(conn, referrer_platform_id)

@@ -3,4 +3,23 @@
 
 mod expire_signup_credit;
 mod grant_signup_credit;
+mod make_commission_eligible;
+mod pay_commission;
+mod reverse_commission;
 mod send_email;
+
+use referral_core::usecases::commissions::Step;
+
+use crate::runtime::JobOutcome;
+
+/// How a step of a commission's life ends a job.
+fn step_outcome(step: Step) -> JobOutcome {
+    match step {
+        Step::Done(commission) => {
+            tracing::info!(commission_id = %commission.id, status = ?commission.status, amount = %commission.amount, "commission moved");
+            JobOutcome::Done
+        }
+        Step::Skipped(_) => JobOutcome::Skipped("commission already past this step"),
+        Step::NotYetDue(due_at) => JobOutcome::NotYetDue(due_at),
+    }
+}

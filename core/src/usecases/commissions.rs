@@ -1,0 +1,240 @@
+//! The life of a commission after its purchase (SPEC: Purchases and commission, Jobs):
+//! the 30-day timer makes it eligible, a payment job pays it, and a refund job cancels,
+//! reduces or reverses it. Each runs in the caller's transaction with the commission
+//! locked, re-reads its state and does nothing when its work is done or no longer
+//! applies, so a job delivered twice, concurrently or after a crash, acts once.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use crate::domain::commission::{self, CommissionStatus};
+use crate::domain::ledger::{Account, EntryKind};
+use crate::error::StoreError;
+use crate::ids::{CommissionId, RefundId};
+use crate::jobs::{self, PayCommission};
+use crate::money::{Money, MoneyError};
+use crate::store::commissions;
+
+pub use crate::store::commissions::Commission;
+use crate::store::credit;
+use crate::store::ledger::{self, NewEntry};
+use crate::store::purchases;
+
+fn corrupt(error: MoneyError) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
+
+/// What a step of a commission's life did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// It moved; the commission as it is now.
+    Done(Commission),
+    /// Its work was done before, or no longer applies (the status it found).
+    Skipped(CommissionStatus),
+    /// Too early: the hold ends at this instant.
+    NotYetDue(DateTime<Utc>),
+}
+
+fn entry(
+    commission: &Commission,
+    account: Account,
+    kind: EntryKind,
+    amount: Money,
+    now: DateTime<Utc>,
+) -> NewEntry {
+    NewEntry {
+        user_id: commission.referrer_id,
+        account,
+        kind,
+        amount,
+        credit_grant_id: None,
+        credit_spend_id: None,
+        commission_id: Some(commission.id),
+        occurred_at: now,
+    }
+}
+
+async fn locked(conn: &mut PgConnection, id: CommissionId) -> Result<Commission, StoreError> {
+    commissions::lock(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("commission {id} not found")))
+}
+
+/// The hold is over: `PENDING` → `ELIGIBLE`, and its payment is enqueued.
+pub async fn make_eligible(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    id: CommissionId,
+) -> Result<Step, StoreError> {
+    let mut commission = locked(conn, id).await?;
+    let Ok(next) = commission::make_eligible(commission.status) else {
+        return Ok(Step::Skipped(commission.status));
+    };
+    if now < commission.eligible_at {
+        return Ok(Step::NotYetDue(commission.eligible_at));
+    }
+    let amount = commission.amount;
+    ledger::append(
+        conn,
+        &entry(
+            &commission,
+            Account::CommissionPending,
+            EntryKind::CommissionEligible,
+            amount.negated(),
+            now,
+        ),
+    )
+    .await?;
+    ledger::append(
+        conn,
+        &entry(
+            &commission,
+            Account::CommissionEligible,
+            EntryKind::CommissionEligible,
+            amount,
+            now,
+        ),
+    )
+    .await?;
+    commission.status = next;
+    commissions::update_state(conn, &commission).await?;
+    jobs::enqueue_now(conn, &PayCommission { commission_id: id }).await?;
+    Ok(Step::Done(commission))
+}
+
+/// Pays an eligible commission where its track sent it when it was earned: Basic into the
+/// wallet as credit that never expires, Partner into the referral balance.
+pub async fn pay(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    id: CommissionId,
+) -> Result<Step, StoreError> {
+    let mut commission = locked(conn, id).await?;
+    let Ok(next) = commission::pay(commission.status) else {
+        return Ok(Step::Skipped(commission.status));
+    };
+    let amount = commission.amount;
+    ledger::append(
+        conn,
+        &entry(
+            &commission,
+            Account::CommissionEligible,
+            EntryKind::CommissionPaid,
+            amount.negated(),
+            now,
+        ),
+    )
+    .await?;
+    match commission.destination {
+        Account::Wallet => {
+            let grant =
+                credit::insert_commission_grant(conn, commission.referrer_id, id, amount, now)
+                    .await?;
+            commission.credit_grant_id = Some(grant);
+        }
+        Account::ReferralBalance => {
+            ledger::append(
+                conn,
+                &entry(
+                    &commission,
+                    Account::ReferralBalance,
+                    EntryKind::CommissionPaid,
+                    amount,
+                    now,
+                ),
+            )
+            .await?;
+        }
+        other @ (Account::CommissionPending | Account::CommissionEligible) => {
+            return Err(StoreError::Corrupt(format!(
+                "commission {id} is paid to {other:?}"
+            )));
+        }
+    }
+    commission.status = next;
+    commission.paid_at = Some(now);
+    commissions::update_state(conn, &commission).await?;
+    Ok(Step::Done(commission))
+}
+
+/// Applies a refund to its purchase's commission, once: before payment it is cancelled
+/// (or reduced, for a partial refund); after payment it is taken back from where it was
+/// paid, even below zero.
+pub async fn apply_refund(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    refund_id: RefundId,
+) -> Result<Step, StoreError> {
+    let refund = purchases::lock_refund(conn, refund_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("refund {refund_id} not found")))?;
+    let Some(found) = commissions::of_purchase(conn, refund.purchase_id).await? else {
+        return Err(StoreError::Corrupt(format!(
+            "refund {refund_id} has no commission"
+        )));
+    };
+    let mut commission = locked(conn, found.id).await?;
+    if refund.applied_at.is_some() {
+        return Ok(Step::Skipped(commission.status));
+    }
+    // Every refund recorded so far, not only this one: a refund whose job runs late finds
+    // its effect already applied by an earlier job and changes nothing.
+    let purchase = purchases::get(conn, refund.purchase_id).await?;
+    let effect = commission::after_refund(
+        commission.status,
+        commission.cash,
+        commission.rate,
+        commission.amount,
+        purchase.refunded,
+        commission.destination,
+    )
+    .map_err(corrupt)?;
+    purchases::mark_refund_applied(conn, refund_id, now).await?;
+    let Some(from) = effect.from else {
+        return Ok(Step::Skipped(commission.status));
+    };
+    let kind = match commission.status {
+        CommissionStatus::Paid => EntryKind::CommissionReversed,
+        CommissionStatus::Pending
+        | CommissionStatus::Eligible
+        | CommissionStatus::Cancelled
+        | CommissionStatus::Reversed => EntryKind::CommissionCancelled,
+    };
+    match (from, commission.credit_grant_id) {
+        (Account::Wallet, Some(grant)) => {
+            credit::take_back_commission_credit(
+                conn,
+                commission.referrer_id,
+                grant,
+                commission.id,
+                effect.reduction,
+                now,
+            )
+            .await?;
+        }
+        (Account::Wallet, None) => {
+            return Err(StoreError::Corrupt(format!(
+                "commission {} paid to the wallet without credit",
+                commission.id
+            )));
+        }
+        (
+            Account::ReferralBalance | Account::CommissionPending | Account::CommissionEligible,
+            _,
+        ) => {
+            ledger::append(
+                conn,
+                &entry(&commission, from, kind, effect.reduction.negated(), now),
+            )
+            .await?;
+        }
+    }
+    commission.amount = effect.amount_after;
+    if effect.status_after != commission.status {
+        commission.status = effect.status_after;
+        commission.closed_at = Some(now);
+    }
+    commissions::update_state(conn, &commission).await?;
+    tracing::info!(commission_id = %commission.id, reduction = %effect.reduction, status = ?commission.status, "refund applied to commission");
+    Ok(Step::Done(commission))
+}

@@ -1,0 +1,17 @@
+//! `PayCommission`: credits an eligible commission where its track sends it, once.
+
+use referral_core::jobs::PayCommission;
+use referral_core::usecases::commissions;
+
+use crate::jobs::step_outcome;
+use crate::runtime::{JobEnv, JobError, JobHandler, JobOutcome};
+
+impl JobHandler for PayCommission {
+    async fn handle(self, env: &JobEnv) -> Result<JobOutcome, JobError> {
+        let now = env.clock.now();
+        let mut tx = env.pool.begin().await.map_err(JobError::transient)?;
+        let step = commissions::pay(&mut tx, now, self.commission_id).await?;
+        tx.commit().await.map_err(JobError::transient)?;
+        Ok(step_outcome(step))
+    }
+}
