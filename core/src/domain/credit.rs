@@ -26,9 +26,10 @@ impl GrantReason {
     }
 }
 
-/// Credit spendable at `now`: what is left of grants not yet past their expiry instant.
-/// The one home of this rule: a grant past `expires_at` is not spendable even before the
-/// expiry job has written it off.
+/// Credit spendable at `now`: what is left of grants not yet past their expiry instant,
+/// less any debt left by a reversed commission, and never below zero. The one home of
+/// this rule: a grant past `expires_at` is not spendable even before the expiry job has
+/// written it off.
 pub fn available(
     grants: &[GrantBalance],
     now: DateTime<Utc>,
@@ -37,7 +38,8 @@ pub fn available(
     grants
         .iter()
         .filter(|g| g.is_spendable_at(now))
-        .try_fold(zero, |sum, g| sum.checked_add(g.remaining))
+        .try_fold(zero, |sum, g| sum.checked_add(g.remaining))?
+        .max(zero)
 }
 
 /// What is left of one grant.
