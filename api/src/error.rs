@@ -12,7 +12,6 @@ use referral_core::domain::credit::SpendRefused;
 use referral_core::usecases::UserLookupError;
 use referral_core::usecases::api_keys::AuthError;
 use referral_core::usecases::clicks::ClickError;
-use referral_core::usecases::earnings::EarningsError;
 use referral_core::usecases::purchases::{PurchaseError, RefundError};
 use referral_core::usecases::signup::SignUpError;
 use referral_core::usecases::wallet::SpendError;
@@ -513,16 +512,6 @@ impl From<RefundError> for ApiError {
                 ApiError::new(ErrorCode::RefundIdReused, error.to_string()).with_field("refund_id")
             }
             RefundError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<EarningsError> for ApiError {
-    fn from(error: EarningsError) -> Self {
-        match error {
-            EarningsError::Backwards => ApiError::invalid_field("from", error),
-            EarningsError::TooManyBuckets { .. } => ApiError::invalid_field("to", error),
-            EarningsError::Lookup(e) => e.into(),
         }
     }
 }

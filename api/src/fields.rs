@@ -471,6 +471,63 @@ impl<'de, const MIN: i64, const MAX: i64> serde::Deserialize<'de> for Bounded<MI
     }
 }
 
+/// A calendar day, `YYYY-MM-DD`, in the years 1000 to 9999. The pattern says as much of
+/// "a real day" as a pattern can; a day it lets through that does not exist (February 30)
+/// is refused like any other bad value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Day(pub chrono::NaiveDate);
+
+const DAY_PATTERN: &str = "^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+
+impl Day {
+    fn parse(value: &str) -> Result<Self, String> {
+        let shaped = value.len() == 10
+            && value.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                0 => (b'1'..=b'9').contains(&b),
+                _ => b.is_ascii_digit(),
+            });
+        shaped
+            .then(|| chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
+            .flatten()
+            .map(Day)
+            .ok_or_else(|| "must be a day as YYYY-MM-DD (years 1000 to 9999)".to_owned())
+    }
+}
+
+impl Type for Day {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string(day)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            ty: "string",
+            format: Some("date"),
+            pattern: Some(DAY_PATTERN.to_owned()),
+            ..MetaSchema::ANY
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromParameter for Day {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Day::parse(value).map_err(ParseError::custom)
+    }
+}
+
 /// A query parameter that is one of an enum's values; a wrong value is answered with the
 /// list of allowed ones rather than the enum's Rust name.
 #[derive(Debug, Clone, Copy)]
@@ -602,6 +659,24 @@ mod tests {
         assert!(Text::<JobIdText>::parse("01JD8X3Y4Z5A6B7C8D9E0F1G2H".into()).is_ok());
         assert!(Text::<JobIdText>::parse("01jd8x3y4z5a6b7c8d9e0f1g2h".into()).is_err());
         assert!(Text::<JobIdText>::parse("01JD8X3Y4Z5A6B7C8D9E0F1G2\u{0}".into()).is_err());
+    }
+
+    #[test]
+    fn days_are_real_calendar_days() {
+        assert_eq!(
+            Day::parse("2026-11-26").unwrap().0,
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
+        );
+        for bad in [
+            "",
+            "2026-02-30",
+            "0999-01-01",
+            "2026-1-01",
+            "26-11-2026",
+            "2026-11-26T00",
+        ] {
+            assert!(Day::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -577,10 +577,37 @@ async fn earnings_over_time_have_every_bucket(pool: PgPool) {
         )
         .await;
     assert_eq!(
-        (status, body["field"].as_str()),
-        (422, Some("from")),
+        (status, body["buckets"].as_array().map(Vec::len)),
+        (200, Some(0)),
         "{body}"
     );
+
+    // A range longer than 1,100 periods stops there and says where the rest starts.
+    let (status, body) = app
+        .get(
+            &format!(
+                "/v1/users/ana/earnings?interval=day&from={day0}&to={}",
+                day0 + Days::days(5000)
+            ),
+            Some(&app.platform_key),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["buckets"].as_array().unwrap().len(), 1100);
+    assert_eq!(body["next_from"], (day0 + Days::days(1100)).to_string());
+    for bad in ["2026-02-30", "", "26-11-2026"] {
+        let (status, body) = app
+            .get(
+                &format!("/v1/users/ana/earnings?interval=day&from={bad}&to={day0}"),
+                Some(&app.platform_key),
+            )
+            .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("from")),
+            "{bad}: {body}"
+        );
+    }
 }
 
 /// A random mix of clicks, signups, purchases, refunds and the passing of time: after

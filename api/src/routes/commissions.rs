@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::PlatformKey;
 use crate::error::ApiError;
-use crate::fields::{Bounded, Choice, CursorText, PlatformId, Text};
+use crate::fields::{Bounded, Choice, CursorText, Day, PlatformId, Text};
 use crate::routes::Tag;
 use crate::routes::dto::{MoneyView, example_instant, usd_view};
 use crate::routes::purchases::CommissionStatusView;
@@ -128,7 +128,7 @@ pub struct EarningsBucketView {
 
 /// A referrer's commission totals over time, every period present.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct EarningsView {
     /// The granularity.
     pub interval: IntervalView,
@@ -138,8 +138,11 @@ pub struct EarningsView {
     pub to: NaiveDate,
     /// The currency of every amount.
     pub currency: String,
-    /// One bucket per period, oldest first.
+    /// One bucket per period, oldest first; none when `from` is after `to`.
     pub buckets: Vec<EarningsBucketView>,
+    /// When the range held more than 1,100 periods: the first day not covered, to ask
+    /// for next.
+    pub next_from: Option<NaiveDate>,
 }
 
 impl Example for EarningsView {
@@ -150,6 +153,7 @@ impl Example for EarningsView {
             from: day,
             to: day,
             currency: "USD".into(),
+            next_from: None,
             buckets: vec![EarningsBucketView {
                 start: day,
                 earned: "2.50".into(),
@@ -212,23 +216,19 @@ enum CsvResponse {
 
 type PageLimit = Bounded<1, 100>;
 
+/// The ledger filter of the query; `from` after `to` simply matches nothing.
 fn filter(
     status: Option<Choice<CommissionStatusView>>,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-) -> Result<LedgerFilter, ApiError> {
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        return Err(ApiError::invalid_field("from", "must not be after to"));
-    }
+    from: Option<Day>,
+    to: Option<Day>,
+) -> LedgerFilter {
     let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    Ok(LedgerFilter {
+    LedgerFilter {
         status: status.map(|s| s.0.into()),
-        from: from.and_then(midnight),
+        from: from.and_then(|d| midnight(d.0)),
         // `to` is the last day included.
-        until: to.and_then(|day| day.succ_opt()).and_then(midnight),
-    })
+        until: to.and_then(|d| d.0.succ_opt()).and_then(midnight),
+    }
 }
 
 const CSV_HEADER: [&str; 10] = [
@@ -315,15 +315,15 @@ impl CommissionsApi {
         /// Only commissions with this status.
         status: Query<Option<Choice<CommissionStatusView>>>,
         /// Earned on or after this day (UTC).
-        from: Query<Option<NaiveDate>>,
+        from: Query<Option<Day>>,
         /// Earned on or before this day (UTC).
-        to: Query<Option<NaiveDate>>,
+        to: Query<Option<Day>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<Text<CursorText>>>,
         /// Lines per page (1–100, default 20).
         limit: Query<Option<PageLimit>>,
     ) -> Result<Json<CommissionsPage>, ApiError> {
-        let filter = filter(status.0, from.0, to.0)?;
+        let filter = filter(status.0, from.0, to.0);
         let after = cursor.0.and_then(|text| Cursor::decode(text.as_str()));
         let limit = limit.0.map_or(20, |l| u16::try_from(l.0).unwrap_or(20));
         let mut conn = state.pool.acquire().await?;
@@ -354,11 +354,11 @@ impl CommissionsApi {
         /// Only commissions with this status.
         status: Query<Option<Choice<CommissionStatusView>>>,
         /// Earned on or after this day (UTC).
-        from: Query<Option<NaiveDate>>,
+        from: Query<Option<Day>>,
         /// Earned on or before this day (UTC).
-        to: Query<Option<NaiveDate>>,
+        to: Query<Option<Day>>,
     ) -> Result<CsvResponse, ApiError> {
-        let filter = filter(status.0, from.0, to.0)?;
+        let filter = filter(status.0, from.0, to.0);
         let lines = earnings::export(&state.pool, user_id.0.as_str(), filter).await?;
         let header =
             csv_line(&CSV_HEADER.map(str::to_owned)).map_err(|e| ApiError::internal(&e))?;
@@ -393,9 +393,10 @@ impl CommissionsApi {
         /// Day, week or month.
         interval: Query<Choice<IntervalView>>,
         /// First day (UTC).
-        from: Query<NaiveDate>,
-        /// Last day (UTC), at most about three years of days after `from`.
-        to: Query<NaiveDate>,
+        from: Query<Day>,
+        /// Last day (UTC). A range of more than 1,100 periods stops there, and
+        /// `next_from` says where the rest starts.
+        to: Query<Day>,
     ) -> Result<Json<EarningsView>, ApiError> {
         let chosen = interval.0.0;
         let interval = match chosen {
@@ -404,15 +405,17 @@ impl CommissionsApi {
             IntervalView::Month => Interval::Month,
         };
         let mut conn = state.pool.acquire().await?;
-        let buckets =
-            earnings::over_time(&mut conn, user_id.0.as_str(), interval, from.0, to.0).await?;
+        let chart =
+            earnings::over_time(&mut conn, user_id.0.as_str(), interval, from.0.0, to.0.0).await?;
         let text = |m: referral_core::Money| m.amount().to_string();
         Ok(Json(EarningsView {
             interval: chosen,
-            from: from.0,
-            to: to.0,
+            from: from.0.0,
+            to: to.0.0,
             currency: "USD".into(),
-            buckets: buckets
+            next_from: chart.next_from,
+            buckets: chart
+                .buckets
                 .into_iter()
                 .map(|b| EarningsBucketView {
                     start: b.start,

@@ -1,7 +1,7 @@
 //! A referrer's view of their commissions (SPEC: Ledger, Stats card): the commission
 //! ledger a page at a time or as one export, totals over time, and the stats card.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use futures::Stream;
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
@@ -106,25 +106,34 @@ pub async fn export(
     Ok(futures::TryStreamExt::try_flatten(pages))
 }
 
-/// Why an earnings chart was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum EarningsError {
-    /// `from` is after `to`.
-    #[error("from must not be after to")]
-    Backwards,
-    /// Too many periods for one chart.
-    #[error("the range holds more than {max} periods; narrow it or use a longer interval")]
-    TooManyBuckets {
-        /// The most periods one chart returns.
-        max: i64,
-    },
-    /// The referrer is unknown, or the database failed.
-    #[error(transparent)]
-    Lookup(#[from] UserLookupError),
+/// The most periods one chart returns (three years of days); a longer range is cut
+/// there, and the answer says where the rest starts.
+pub const MAX_BUCKETS: u32 = 1_100;
+
+/// A chart of commission totals over time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Earnings {
+    /// One bucket per period, oldest first; none when `from` is after `to`.
+    pub buckets: Vec<EarningsBucket>,
+    /// Where the rest of a range longer than [`MAX_BUCKETS`] periods starts.
+    pub next_from: Option<NaiveDate>,
 }
 
-/// The most periods one chart returns (three years of days).
-pub const MAX_BUCKETS: i64 = 1_100;
+/// The last day the chart covers: `to`, or the end of the `MAX_BUCKETS`-th period.
+fn last_day(interval: Interval, from: NaiveDate, to: NaiveDate) -> NaiveDate {
+    let periods = MAX_BUCKETS - 1;
+    let end_of_last_period = match interval {
+        Interval::Day => from.checked_add_days(chrono::Days::new(u64::from(periods))),
+        Interval::Week => from
+            .checked_add_days(chrono::Days::new(u64::from(periods) * 7))
+            .map(|d| d.week(chrono::Weekday::Mon).last_day()),
+        Interval::Month => from
+            .with_day(1)
+            .and_then(|first| first.checked_add_months(chrono::Months::new(periods + 1)))
+            .and_then(|next| next.pred_opt()),
+    };
+    end_of_last_period.map_or(to, |end| end.min(to))
+}
 
 /// A referrer's commission totals per period over `from..=to`, empty periods included.
 pub async fn over_time(
@@ -133,23 +142,20 @@ pub async fn over_time(
     interval: Interval,
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Vec<EarningsBucket>, EarningsError> {
-    if from > to {
-        return Err(EarningsError::Backwards);
-    }
-    let days = (to - from).num_days() + 1;
-    let periods = match interval {
-        Interval::Day => days,
-        Interval::Week => days / 7 + 2,
-        Interval::Month => days / 28 + 2,
-    };
-    if periods > MAX_BUCKETS {
-        return Err(EarningsError::TooManyBuckets { max: MAX_BUCKETS });
-    }
+) -> Result<Earnings, UserLookupError> {
     let referrer = referrer_id(conn, platform_user_id).await?;
-    Ok(commissions::earnings(conn, referrer, interval, from, to)
-        .await
-        .map_err(UserLookupError::from)?)
+    if from > to {
+        return Ok(Earnings {
+            buckets: Vec::new(),
+            next_from: None,
+        });
+    }
+    let last = last_day(interval, from, to);
+    let buckets = commissions::earnings(conn, referrer, interval, from, last).await?;
+    Ok(Earnings {
+        buckets,
+        next_from: (last < to).then(|| last.succ_opt()).flatten(),
+    })
 }
 
 /// A referrer's stats card (SPEC: Stats card).
@@ -200,4 +206,42 @@ pub async fn stats(
     let referrer = referrer_id(conn, platform_user_id).await?;
     let counters = commissions::counters(conn, referrer).await?;
     Ok(StatsCard::from_counters(&counters))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn long_ranges_stop_after_the_last_period_allowed() {
+        let from = day(2026, 1, 1);
+        assert_eq!(
+            last_day(Interval::Day, from, day(2026, 1, 31)),
+            day(2026, 1, 31)
+        );
+        assert_eq!(
+            last_day(Interval::Day, from, day(2099, 1, 1)),
+            from + chrono::Duration::days(i64::from(MAX_BUCKETS) - 1)
+        );
+        let month_end = last_day(Interval::Month, day(2026, 1, 15), day(9999, 12, 31));
+        assert_eq!(
+            month_end.day(),
+            month_end
+                .with_day(1)
+                .unwrap()
+                .checked_add_months(chrono::Months::new(1))
+                .unwrap()
+                .pred_opt()
+                .unwrap()
+                .day()
+        );
+        assert_eq!(
+            last_day(Interval::Week, from, day(9999, 12, 31)).weekday(),
+            chrono::Weekday::Sun
+        );
+    }
 }
