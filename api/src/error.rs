@@ -372,6 +372,13 @@ pub async fn catch_all(error: poem::Error) -> Response {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match &error {
+            conflict if referral_core::error::is_transient_conflict(conflict) => {
+                tracing::warn!(error = ?error, "transaction lost a conflict; the client may retry");
+                ApiError::new(
+                    ErrorCode::DatabaseUnavailable,
+                    "the request collided with another one; retry it",
+                )
+            }
             StoreError::Database(sqlx::Error::PoolTimedOut)
             | StoreError::Database(sqlx::Error::Io(_)) => {
                 tracing::error!(error = ?error, "database unavailable");
@@ -481,11 +488,17 @@ impl From<PurchaseError> for ApiError {
                 ApiError::new(ErrorCode::PurchaseIdReused, error.to_string())
                     .with_field("purchase_id")
             }
+            PurchaseError::CreditReferenceTaken(_) => {
+                ApiError::new(ErrorCode::ReferenceReused, error.to_string())
+                    .with_field("purchase_id")
+            }
             PurchaseError::Credit(spend) => {
                 // The spend of the credit applied: its field is `credit_applied` here.
                 let mut error = ApiError::from(spend);
-                if error.body().field.as_deref() == Some("amount") {
-                    error = error.with_field("credit_applied");
+                match error.body().field.as_deref() {
+                    Some("amount") => error = error.with_field("credit_applied"),
+                    Some("reference") => error = error.with_field("purchase_id"),
+                    _ => {}
                 }
                 error
             }

@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn midpoint_rounds_away_from_zero() {
-        // 0.25 × 5 % = 0.0125 → 0.01 ; 0.30 × 5 % = 0.015 → 0.02 (not banker's 0.02/0.01)
+        // 0.10 × 5 % = 0.005 → 0.01 (banker's rounding would give 0.00); 0.30 × 5 % = 0.015 → 0.02
         assert_eq!(
             Money::usd_cents(30).apply_rate(Rate::percent(5)).amount(),
             dec!(0.02)

@@ -1,4 +1,4 @@
--- Unique rules that the code maps to client errors get names of our own, so the mapping
+-- Unique rules get names of our own, so code that maps a violation to a client error
 -- never depends on the names Postgres generates.
 alter table users rename constraint users_platform_user_id_key to users_platform_user_id_unique;
 alter table credit_spends rename constraint credit_spends_user_id_reference_key to credit_spends_reference_unique;

@@ -44,7 +44,7 @@ create table commissions (
     -- The wallet credit a Basic commission was paid as, so a reversal takes it back there.
     credit_grant_id uuid references credit_grants (id)
 );
-create index commissions_by_referrer on commissions (referrer_id, earned_at desc, id);
+create index commissions_by_referrer on commissions (referrer_id, earned_at, id);
 
 -- Refunds of purchases, idempotent by the platform's refund id. A refund's effect on the
 -- commission is applied once, by a job, and stamped in `applied_at`.
@@ -56,6 +56,8 @@ create table refunds (
     currency text not null check (currency = 'USD'),
     refunded_at timestamptz not null,
     fingerprint text not null,
+    -- The purchase's refunded total right after this refund: what its answer said.
+    refunded_total_after numeric(12, 2) not null,
     applied_at timestamptz
 );
 create index refunds_by_purchase on refunds (purchase_id);
@@ -92,8 +94,8 @@ create table referrer_stats (
     referrer_id uuid primary key references users (id),
     referrals bigint not null default 0,
     conversions bigint not null default 0,
-    pending_earnings numeric(14, 2) not null default 0,
-    paid_earnings numeric(14, 2) not null default 0
+    pending_earnings numeric not null default 0,
+    paid_earnings numeric not null default 0
 );
 
 -- Clicks are the hottest write, often many at once on one popular link: one counter row

@@ -6,7 +6,8 @@ use chrono::Duration as Days;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use referral_core::ids::CommissionId;
-use referral_core::jobs::{self, MakeCommissionEligible, PayCommission};
+use referral_core::jobs::{self, MakeCommissionEligible, PayCommission, ReverseCommission};
+use referral_core::store::jobs as jobs_store;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -348,6 +349,45 @@ async fn a_refund_before_payment_cancels_and_after_payment_reverses_even_below_z
         (409, Some("REFUND_ID_REUSED")),
         "{body}"
     );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_refund_whose_job_is_late_still_stops_the_payment(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.ana_refers_bo().await;
+    app.buy("pur-1", "bo", "50.00").await;
+    let (status, body) = app.refund("pur-1", "re-1", "50.00").await;
+    assert_eq!(status, 201, "{body}");
+    // The refund's own job is held back (a backlog, a queue down) past the hold.
+    let late = app.jobs::<ReverseCommission>().await.remove(0).id;
+    let mut conn = app.pool.acquire().await.unwrap();
+    jobs_store::postpone(
+        &mut conn,
+        &late,
+        std::time::Duration::from_secs(3600 * 24 * 365),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+
+    app.advance(Days::days(30)).await;
+    let view = app.purchase_view("pur-1").await;
+    assert_eq!(view["commission"]["status"], "CANCELLED", "{view}");
+    assert_eq!(
+        app.wallet("ana").await["balance"]["amount"],
+        "0.00",
+        "never paid"
+    );
+    assert_eq!(app.stats("ana").await["total_earnings"]["amount"], "0.00");
+
+    // When the refund's job finally runs, there is nothing left for it to do.
+    app.run_job_now(&late).await;
+    app.run_due_jobs().await;
+    assert_eq!(
+        app.purchase_view("pur-1").await["commission"]["status"],
+        "CANCELLED"
+    );
+    assert_eq!(app.wallet("ana").await["balance"]["amount"], "0.00");
 }
 
 #[sqlx::test(migrations = false)]

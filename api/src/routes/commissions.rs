@@ -134,7 +134,8 @@ pub struct EarningsView {
     pub interval: IntervalView,
     /// First day of the range.
     pub from: NaiveDate,
-    /// Last day of the range.
+    /// Last day covered: the `to` asked for, or earlier when the range was cut (see
+    /// `next_from`).
     pub to: NaiveDate,
     /// The currency of every amount.
     pub currency: String,
@@ -411,7 +412,7 @@ impl CommissionsApi {
         Ok(Json(EarningsView {
             interval: chosen,
             from: from.0.0,
-            to: to.0.0,
+            to: chart.to,
             currency: "USD".into(),
             next_from: chart.next_from,
             buckets: chart

@@ -143,7 +143,7 @@ pub async fn lock(
     .transpose()
 }
 
-/// The commission of a purchase, locked if `lock` is set.
+/// The commission of a purchase (not locked: lock it by id).
 pub async fn of_purchase(
     conn: &mut PgConnection,
     purchase: PurchaseId,
@@ -421,32 +421,6 @@ pub async fn counters(conn: &mut PgConnection, referrer: UserId) -> Result<Count
                   (select sum(clicks) from click_counts where referrer_id = $1) as clicks
            from (select $1::uuid as id) me
            left join referrer_stats s on s.referrer_id = me.id"#,
-        referrer as _
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(Counters {
-        referrals: row.referrals.unwrap_or(0),
-        conversions: row.conversions.unwrap_or(0),
-        pending_earnings: usd(row.pending_earnings.unwrap_or_default())?,
-        paid_earnings: usd(row.paid_earnings.unwrap_or_default())?,
-        clicks: row.clicks.and_then(|c| i64::try_from(c).ok()).unwrap_or(0),
-    })
-}
-
-/// The same counters, recounted from the rows they count (tests prove the two agree).
-pub async fn recount(conn: &mut PgConnection, referrer: UserId) -> Result<Counters, StoreError> {
-    let row = sqlx::query_as!(
-        CountersRow,
-        r#"select (select count(*) from users where referred_by = $1) as referrals,
-                  (select count(*) from users where referred_by = $1 and converted_at is not null) as conversions,
-                  (select coalesce(sum(amount), 0) from ledger_entries
-                   where user_id = $1 and commission_id is not null
-                     and account in ('COMMISSION_PENDING', 'COMMISSION_ELIGIBLE')) as pending_earnings,
-                  (select coalesce(sum(amount), 0) from ledger_entries
-                   where user_id = $1 and commission_id is not null
-                     and account in ('WALLET', 'REFERRAL_BALANCE')) as paid_earnings,
-                  (select count(*)::numeric from clicks where referrer_id = $1) as clicks"#,
         referrer as _
     )
     .fetch_one(conn)

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 use crate::domain::commission::PaymentOutcome;
-use crate::error::StoreError;
+use crate::error::{StoreError, violated_constraint};
 use crate::ids::{PurchaseId, RefundId, UserId};
 use crate::money::Money;
 use crate::store::credit::usd;
@@ -101,12 +101,27 @@ pub struct NewPurchase<'a> {
     pub fingerprint: &'a str,
 }
 
+/// Unique rules named in the migrations, mapped to client errors here.
+const PURCHASE_ID_UNIQUE: &str = "purchases_platform_id_unique";
+const REFUND_ID_UNIQUE: &str = "refunds_platform_id_unique";
+
+/// The purchase id is taken (by a purchase of another buyer, recorded meanwhile).
+#[derive(Debug, thiserror::Error)]
+pub enum InsertPurchaseError {
+    /// The platform's purchase id is used already.
+    #[error("purchase id taken")]
+    DuplicateId,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Inserts a purchase. The caller checked that its platform id is new while holding the
-/// buyer's lock.
+/// buyer's lock; a purchase of another buyer with the same id can still win the race.
 pub async fn insert(
     conn: &mut PgConnection,
     new: &NewPurchase<'_>,
-) -> Result<PurchaseId, StoreError> {
+) -> Result<PurchaseId, InsertPurchaseError> {
     let id = PurchaseId::generate();
     sqlx::query!(
         "insert into purchases (id, platform_purchase_id, user_id, amount, credit_applied, currency,
@@ -124,7 +139,11 @@ pub async fn insert(
         new.fingerprint,
     )
     .execute(conn)
-    .await?;
+    .await
+    .map_err(|e| match violated_constraint(&e) {
+        Some(PURCHASE_ID_UNIQUE) => InsertPurchaseError::DuplicateId,
+        _ => InsertPurchaseError::Store(e.into()),
+    })?;
     Ok(id)
 }
 
@@ -203,6 +222,8 @@ pub struct Refund {
     pub refunded_at: DateTime<Utc>,
     /// What identifies the request that created it.
     pub fingerprint: String,
+    /// The purchase's refunded total right after it (what its answer said).
+    pub refunded_total_after: Money,
     /// When its effect on the commission was applied.
     pub applied_at: Option<DateTime<Utc>>,
 }
@@ -214,6 +235,7 @@ struct RefundRow {
     amount: Decimal,
     refunded_at: DateTime<Utc>,
     fingerprint: String,
+    refunded_total_after: Decimal,
     applied_at: Option<DateTime<Utc>>,
 }
 
@@ -228,6 +250,7 @@ impl TryFrom<RefundRow> for Refund {
             amount: usd(row.amount)?,
             refunded_at: row.refunded_at,
             fingerprint: row.fingerprint,
+            refunded_total_after: usd(row.refunded_total_after)?,
             applied_at: row.applied_at,
         })
     }
@@ -241,7 +264,7 @@ pub async fn find_refund(
     sqlx::query_as!(
         RefundRow,
         r#"select id as "id: RefundId", platform_refund_id, purchase_id as "purchase_id: PurchaseId",
-                  amount, refunded_at, fingerprint, applied_at
+                  amount, refunded_at, fingerprint, refunded_total_after, applied_at
            from refunds where platform_refund_id = $1"#,
         platform_refund_id
     )
@@ -259,7 +282,7 @@ pub async fn lock_refund(
     sqlx::query_as!(
         RefundRow,
         r#"select id as "id: RefundId", platform_refund_id, purchase_id as "purchase_id: PurchaseId",
-                  amount, refunded_at, fingerprint, applied_at
+                  amount, refunded_at, fingerprint, refunded_total_after, applied_at
            from refunds where id = $1 for update"#,
         id as _
     )
@@ -277,7 +300,7 @@ pub async fn refunds_of(
     sqlx::query_as!(
         RefundRow,
         r#"select id as "id: RefundId", platform_refund_id, purchase_id as "purchase_id: PurchaseId",
-                  amount, refunded_at, fingerprint, applied_at
+                  amount, refunded_at, fingerprint, refunded_total_after, applied_at
            from refunds where purchase_id = $1 order by refunded_at, id"#,
         purchase as _
     )
@@ -301,6 +324,19 @@ pub struct NewRefund<'a> {
     pub refunded_at: DateTime<Utc>,
     /// What identifies the request.
     pub fingerprint: &'a str,
+    /// The purchase's refunded total with this refund.
+    pub refunded_total_after: Money,
+}
+
+/// The refund id is taken (by a refund of another purchase, recorded meanwhile).
+#[derive(Debug, thiserror::Error)]
+pub enum InsertRefundError {
+    /// The platform's refund id is used already.
+    #[error("refund id taken")]
+    DuplicateId,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Records a refund and adds it to its purchase's refunded total. The caller holds the
@@ -308,13 +344,14 @@ pub struct NewRefund<'a> {
 pub async fn insert_refund(
     conn: &mut PgConnection,
     new: &NewRefund<'_>,
-) -> Result<Refund, StoreError> {
+) -> Result<Refund, InsertRefundError> {
     let refund = sqlx::query_as!(
         RefundRow,
-        r#"insert into refunds (id, platform_refund_id, purchase_id, amount, currency, refunded_at, fingerprint)
-           values ($1, $2, $3, $4, $5, $6, $7)
+        r#"insert into refunds (id, platform_refund_id, purchase_id, amount, currency, refunded_at,
+                                fingerprint, refunded_total_after)
+           values ($1, $2, $3, $4, $5, $6, $7, $8)
            returning id as "id: RefundId", platform_refund_id, purchase_id as "purchase_id: PurchaseId",
-                     amount, refunded_at, fingerprint, applied_at"#,
+                     amount, refunded_at, fingerprint, refunded_total_after, applied_at"#,
         RefundId::generate() as _,
         new.platform_refund_id,
         new.purchase_id as _,
@@ -322,17 +359,23 @@ pub async fn insert_refund(
         new.amount.currency().code(),
         new.refunded_at,
         new.fingerprint,
+        new.refunded_total_after.amount(),
     )
     .fetch_one(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| match violated_constraint(&e) {
+        Some(REFUND_ID_UNIQUE) => InsertRefundError::DuplicateId,
+        _ => InsertRefundError::Store(e.into()),
+    })?;
     sqlx::query!(
         "update purchases set refunded = refunded + $2 where id = $1",
         new.purchase_id as _,
         new.amount.amount()
     )
     .execute(conn)
-    .await?;
-    refund.try_into()
+    .await
+    .map_err(StoreError::from)?;
+    Ok(refund.try_into()?)
 }
 
 /// Marks a refund's effect on the commission as applied.

@@ -125,7 +125,9 @@ pub async fn find_by_platform_id(
 }
 
 /// The user with this platform id, locked until the transaction ends: serializes the
-/// writes of one user that must see each other (a spend and its replay).
+/// writes of one user that must see each other (a spend and its replay). `no key update`
+/// so rows that merely reference the user (ledger entries, clicks) are not held up, and
+/// a job that locks a grant before writing the user's ledger cannot deadlock with it.
 pub async fn lock_by_platform_id(
     conn: &mut PgConnection,
     platform_user_id: &str,
@@ -135,7 +137,7 @@ pub async fn lock_by_platform_id(
         r#"select id as "id: UserId", platform_user_id, email, email_normalized, referral_code,
                   referred_by as "referred_by: UserId",
                   attributed_click_id as "attributed_click_id: ClickId", signed_up_at, converted_at
-           from users where platform_user_id = $1 for update"#,
+           from users where platform_user_id = $1 for no key update"#,
         platform_user_id
     )
     .fetch_optional(conn)

@@ -12,17 +12,13 @@ use crate::domain::ledger::{Account, EntryKind};
 use crate::error::StoreError;
 use crate::ids::{CommissionId, RefundId};
 use crate::jobs::{self, PayCommission};
-use crate::money::{Money, MoneyError};
+use crate::money::Money;
 use crate::store::commissions;
 
 pub use crate::store::commissions::Commission;
 use crate::store::credit;
 use crate::store::ledger::{self, NewEntry};
 use crate::store::purchases;
-
-fn corrupt(error: MoneyError) -> StoreError {
-    StoreError::Corrupt(error.to_string())
-}
 
 /// What a step of a commission's life did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,12 +63,17 @@ pub async fn make_eligible(
     id: CommissionId,
 ) -> Result<Step, StoreError> {
     let mut commission = locked(conn, id).await?;
-    let Ok(next) = commission::make_eligible(commission.status) else {
+    if commission::make_eligible(commission.status).is_err() {
         return Ok(Step::Skipped(commission.status));
-    };
+    }
     if now < commission.eligible_at {
         return Ok(Step::NotYetDue(commission.eligible_at));
     }
+    // A refund whose own job has not run yet still counts: it may have cancelled this.
+    settle_refunds(conn, now, &mut commission).await?;
+    let Ok(next) = commission::make_eligible(commission.status) else {
+        return Ok(Step::Skipped(commission.status));
+    };
     let amount = commission.amount;
     ledger::append(
         conn,
@@ -110,6 +111,12 @@ pub async fn pay(
     id: CommissionId,
 ) -> Result<Step, StoreError> {
     let mut commission = locked(conn, id).await?;
+    if commission::pay(commission.status).is_err() {
+        return Ok(Step::Skipped(commission.status));
+    }
+    // Never pay what a refund recorded meanwhile has taken back, even if the refund's own
+    // job has not run yet.
+    settle_refunds(conn, now, &mut commission).await?;
     let Ok(next) = commission::pay(commission.status) else {
         return Ok(Step::Skipped(commission.status));
     };
@@ -177,9 +184,23 @@ pub async fn apply_refund(
     if refund.applied_at.is_some() {
         return Ok(Step::Skipped(commission.status));
     }
-    // Every refund recorded so far, not only this one: a refund whose job runs late finds
-    // its effect already applied by an earlier job and changes nothing.
-    let purchase = purchases::get(conn, refund.purchase_id).await?;
+    purchases::mark_refund_applied(conn, refund_id, now).await?;
+    if !settle_refunds(conn, now, &mut commission).await? {
+        return Ok(Step::Skipped(commission.status));
+    }
+    Ok(Step::Done(commission))
+}
+
+/// Brings a (locked) commission in line with every refund of its purchase recorded so
+/// far: the commission is the rate times the cash not refunded. Whichever runs first, a
+/// refund's own job or the commission's timer or payment, applies it; the others then
+/// find nothing left to do. Returns whether the commission changed.
+async fn settle_refunds(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    commission: &mut Commission,
+) -> Result<bool, StoreError> {
+    let purchase = purchases::get(conn, commission.purchase_id).await?;
     let effect = commission::after_refund(
         commission.status,
         commission.cash,
@@ -187,11 +208,9 @@ pub async fn apply_refund(
         commission.amount,
         purchase.refunded,
         commission.destination,
-    )
-    .map_err(corrupt)?;
-    purchases::mark_refund_applied(conn, refund_id, now).await?;
+    )?;
     let Some(from) = effect.from else {
-        return Ok(Step::Skipped(commission.status));
+        return Ok(false);
     };
     let kind = match commission.status {
         CommissionStatus::Paid => EntryKind::CommissionReversed,
@@ -224,7 +243,7 @@ pub async fn apply_refund(
         ) => {
             ledger::append(
                 conn,
-                &entry(&commission, from, kind, effect.reduction.negated(), now),
+                &entry(commission, from, kind, effect.reduction.negated(), now),
             )
             .await?;
         }
@@ -234,7 +253,7 @@ pub async fn apply_refund(
         commission.status = effect.status_after;
         commission.closed_at = Some(now);
     }
-    commissions::update_state(conn, &commission).await?;
+    commissions::update_state(conn, commission).await?;
     tracing::info!(commission_id = %commission.id, reduction = %effect.reduction, status = ?commission.status, "refund applied to commission");
-    Ok(Step::Done(commission))
+    Ok(true)
 }

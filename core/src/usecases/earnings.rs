@@ -115,6 +115,8 @@ pub const MAX_BUCKETS: u32 = 1_100;
 pub struct Earnings {
     /// One bucket per period, oldest first; none when `from` is after `to`.
     pub buckets: Vec<EarningsBucket>,
+    /// The last day covered: `to`, or earlier when the range was cut.
+    pub to: NaiveDate,
     /// Where the rest of a range longer than [`MAX_BUCKETS`] periods starts.
     pub next_from: Option<NaiveDate>,
 }
@@ -147,6 +149,7 @@ pub async fn over_time(
     if from > to {
         return Ok(Earnings {
             buckets: Vec::new(),
+            to,
             next_from: None,
         });
     }
@@ -154,6 +157,7 @@ pub async fn over_time(
     let buckets = commissions::earnings(conn, referrer, interval, from, last).await?;
     Ok(Earnings {
         buckets,
+        to: last,
         next_from: (last < to).then(|| last.succ_opt()).flatten(),
     })
 }

@@ -3,7 +3,8 @@
 //! Recording a purchase spends the credit it applies, creates the referrer's `PENDING`
 //! commission with its 30-day timer and marks the buyer converted, all in the caller's
 //! transaction. A refund is recorded at once and applied to the commission by the
-//! `ReverseCommission` job, in the same transaction as the refund itself.
+//! `ReverseCommission` job, enqueued in the same transaction as the refund itself (and
+//! the commission jobs settle any refund they find first, whichever runs first).
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -18,7 +19,9 @@ use crate::money::Money;
 use crate::settings::ProgramSettings;
 use crate::store::commissions::{self, Commission};
 use crate::store::ledger::{self, NewEntry};
-use crate::store::purchases::{self, NewPurchase, NewRefund};
+use crate::store::purchases::{
+    self, InsertPurchaseError, InsertRefundError, NewPurchase, NewRefund,
+};
 
 pub use crate::store::purchases::{Purchase, Refund};
 use crate::store::users;
@@ -85,6 +88,11 @@ pub enum PurchaseError {
     /// The purchase id was used before with another body.
     #[error("purchase_id `{0}` was already recorded with a different body")]
     PurchaseIdReused(String),
+    /// The wallet already holds a spend under this purchase's credit reference.
+    #[error(
+        "the wallet already has a spend with reference `{0}`; a purchase's credit is spent under that reference, once"
+    )]
+    CreditReferenceTaken(String),
     /// The credit applied could not be spent.
     #[error(transparent)]
     Credit(SpendError),
@@ -132,9 +140,14 @@ pub async fn record(
     // Credit pays only for a payment that went through.
     if cmd.outcome == PaymentOutcome::Succeeded && cmd.credit_applied.is_positive() {
         let reference = format!("purchase:{}", cmd.purchase_id);
-        wallet::spend(conn, now, &cmd.user_id, cmd.credit_applied, &reference)
+        let spent = wallet::spend(conn, now, &cmd.user_id, cmd.credit_applied, &reference)
             .await
             .map_err(PurchaseError::Credit)?;
+        // A spend recorded earlier under this reference (through the spend endpoint) is
+        // not this purchase's: paying twice with one debit is refused.
+        if spent.replayed {
+            return Err(PurchaseError::CreditReferenceTaken(reference));
+        }
     }
     let id = purchases::insert(
         conn,
@@ -149,7 +162,13 @@ pub async fn record(
             fingerprint: &fingerprint,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        InsertPurchaseError::DuplicateId => {
+            PurchaseError::PurchaseIdReused(cmd.purchase_id.clone())
+        }
+        InsertPurchaseError::Store(e) => PurchaseError::Store(e),
+    })?;
     let purchase = purchases::get(conn, id).await?;
 
     let referrer_track = match buyer.referred_by {
@@ -361,16 +380,21 @@ pub async fn refund(
         if existing.fingerprint != fingerprint {
             return Err(RefundError::RefundIdReused(cmd.refund_id.clone()));
         }
-        return replay_refund(conn, existing, cash).await;
+        return replay_refund(existing, cash);
     }
     if purchase.outcome == PaymentOutcome::Failed {
         return Err(RefundError::NotPaid(cmd.purchase_id.clone()));
     }
-    let corrupt = |e: crate::money::MoneyError| StoreError::Corrupt(e.to_string());
-    let refundable = cash.checked_sub(purchase.refunded).map_err(corrupt)?;
+    let refundable = cash
+        .checked_sub(purchase.refunded)
+        .map_err(StoreError::from)?;
     if cmd.amount > refundable {
         return Err(RefundError::ExceedsPayment { refundable });
     }
+    let refunded_total = purchase
+        .refunded
+        .checked_add(cmd.amount)
+        .map_err(StoreError::from)?;
     let refund = purchases::insert_refund(
         conn,
         &NewRefund {
@@ -379,9 +403,14 @@ pub async fn refund(
             amount: cmd.amount,
             refunded_at: now,
             fingerprint: &fingerprint,
+            refunded_total_after: refunded_total,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        InsertRefundError::DuplicateId => RefundError::RefundIdReused(cmd.refund_id.clone()),
+        InsertRefundError::Store(e) => RefundError::Store(e),
+    })?;
     if commissions::of_purchase(conn, purchase.id).await?.is_some() {
         jobs::enqueue_now(
             conn,
@@ -391,34 +420,21 @@ pub async fn refund(
         )
         .await?;
     }
-    let refunded_total = purchase.refunded.checked_add(cmd.amount).map_err(corrupt)?;
     Ok(RefundRecorded {
         refund,
         refunded_total,
-        refundable: cash.checked_sub(refunded_total).map_err(corrupt)?,
+        refundable: cash.checked_sub(refunded_total).map_err(StoreError::from)?,
         replayed: false,
     })
 }
 
-/// The first answer to a refund, rebuilt from the refunds recorded up to it.
-async fn replay_refund(
-    conn: &mut PgConnection,
-    refund: Refund,
-    cash: Money,
-) -> Result<RefundRecorded, RefundError> {
-    let corrupt = |e: crate::money::MoneyError| StoreError::Corrupt(e.to_string());
-    let mut refunded_total = Money::zero(cash.currency());
-    for earlier in purchases::refunds_of(conn, refund.purchase_id).await? {
-        refunded_total = refunded_total
-            .checked_add(earlier.amount)
-            .map_err(corrupt)?;
-        if earlier.id == refund.id {
-            break;
-        }
-    }
+/// The first answer to a refund, from what was stored with it.
+fn replay_refund(refund: Refund, cash: Money) -> Result<RefundRecorded, RefundError> {
     Ok(RefundRecorded {
-        refundable: cash.checked_sub(refunded_total).map_err(corrupt)?,
-        refunded_total,
+        refundable: cash
+            .checked_sub(refund.refunded_total_after)
+            .map_err(StoreError::from)?,
+        refunded_total: refund.refunded_total_after,
         refund,
         replayed: true,
     })

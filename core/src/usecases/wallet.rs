@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use crate::domain::credit::{self, SpendRefused};
 use crate::domain::ledger::{self, Account, Entry};
 use crate::error::StoreError;
-use crate::money::{Money, MoneyError};
+use crate::money::Money;
 use crate::store::credit::{self as store, CreditGrant, CreditSpend, NewSpend};
 use crate::store::ledger as ledger_store;
 use crate::store::users::{self, User};
@@ -29,17 +29,13 @@ pub struct Wallet {
     pub entries: Vec<Entry>,
 }
 
-fn corrupt(error: MoneyError) -> StoreError {
-    StoreError::Corrupt(error.to_string())
-}
-
 fn available_of(
     grants: &[CreditGrant],
     now: DateTime<Utc>,
     zero: Money,
 ) -> Result<Money, StoreError> {
     let balances: Vec<_> = grants.iter().map(CreditGrant::balance).collect();
-    credit::available(&balances, now, zero).map_err(corrupt)
+    Ok(credit::available(&balances, now, zero)?)
 }
 
 /// The wallet of the user with this platform id, at `now`.
@@ -56,7 +52,7 @@ pub async fn view(
     let entries = ledger_store::entries(conn, user.id, Account::Wallet).await?;
     Ok(Wallet {
         available: available_of(&grants, now, zero)?,
-        balance: ledger::balance(&entries, zero).map_err(corrupt)?,
+        balance: ledger::balance(&entries, zero).map_err(StoreError::from)?,
         user,
         grants,
         entries,
