@@ -9,9 +9,11 @@ use poem_openapi::error::{
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object};
 use referral_core::domain::credit::SpendRefused;
+use referral_core::domain::partner::{DowngradeRefused, UpgradeRefused};
 use referral_core::usecases::UserLookupError;
 use referral_core::usecases::api_keys::AuthError;
 use referral_core::usecases::clicks::ClickError;
+use referral_core::usecases::partner::PartnerError;
 use referral_core::usecases::purchases::{PurchaseError, RefundError};
 use referral_core::usecases::signup::SignUpError;
 use referral_core::usecases::wallet::SpendError;
@@ -57,6 +59,16 @@ pub enum ErrorCode {
     PurchaseIdReused,
     /// The refund id was recorded before with a different body (409).
     RefundIdReused,
+    /// The user is a Partner already (409).
+    AlreadyPartner,
+    /// The agreement signed is not the current one (409).
+    AgreementNotCurrent,
+    /// The user is not a Partner (409).
+    NotAPartner,
+    /// Going back to Basic needs a zero referral balance (409).
+    ReferralBalanceNotZero,
+    /// Going back to Basic needs no pending or eligible commission (409).
+    CommissionsOutstanding,
     /// The purchase's payment failed: nothing to refund (409).
     PurchaseNotRefundable,
     /// More than what is left of the cash paid (409).
@@ -96,6 +108,11 @@ impl ErrorCode {
             | Self::ReferenceReused
             | Self::PurchaseIdReused
             | Self::RefundIdReused
+            | Self::AlreadyPartner
+            | Self::AgreementNotCurrent
+            | Self::NotAPartner
+            | Self::ReferralBalanceNotZero
+            | Self::CommissionsOutstanding
             | Self::PurchaseNotRefundable
             | Self::RefundExceedsPayment => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -215,6 +232,11 @@ impl ApiError {
             | ErrorCode::ReferenceReused
             | ErrorCode::PurchaseIdReused
             | ErrorCode::RefundIdReused
+            | ErrorCode::AlreadyPartner
+            | ErrorCode::AgreementNotCurrent
+            | ErrorCode::NotAPartner
+            | ErrorCode::ReferralBalanceNotZero
+            | ErrorCode::CommissionsOutstanding
             | ErrorCode::PurchaseNotRefundable
             | ErrorCode::RefundExceedsPayment => Self::Conflict(body),
             ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(body),
@@ -525,6 +547,33 @@ impl From<RefundError> for ApiError {
                 ApiError::new(ErrorCode::RefundIdReused, error.to_string()).with_field("refund_id")
             }
             RefundError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PartnerError> for ApiError {
+    fn from(error: PartnerError) -> Self {
+        match error {
+            PartnerError::UserNotFound(_) => {
+                ApiError::new(ErrorCode::UserNotFound, error.to_string()).with_field("user_id")
+            }
+            PartnerError::Upgrade(UpgradeRefused::AlreadyPartner) => {
+                ApiError::new(ErrorCode::AlreadyPartner, error.to_string())
+            }
+            PartnerError::Upgrade(UpgradeRefused::NotCurrentAgreement { .. }) => {
+                ApiError::new(ErrorCode::AgreementNotCurrent, error.to_string())
+                    .with_field("agreement_sha256")
+            }
+            PartnerError::Downgrade(DowngradeRefused::NotPartner) => {
+                ApiError::new(ErrorCode::NotAPartner, error.to_string())
+            }
+            PartnerError::Downgrade(DowngradeRefused::BalanceNotZero(_)) => {
+                ApiError::new(ErrorCode::ReferralBalanceNotZero, error.to_string())
+            }
+            PartnerError::Downgrade(DowngradeRefused::CommissionsOutstanding(_)) => {
+                ApiError::new(ErrorCode::CommissionsOutstanding, error.to_string())
+            }
+            PartnerError::Store(e) => e.into(),
         }
     }
 }

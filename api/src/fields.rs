@@ -205,6 +205,56 @@ text_rule!(
     ClickMetaText, "click metadata", 0..=1024
 );
 
+/// A full name typed as a signature: printable, and not blank.
+#[derive(Debug)]
+pub enum FullNameText {}
+
+impl TextRule for FullNameText {
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: usize = 200;
+    const PATTERN: &'static str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+    const WHAT: &'static str = "full name";
+
+    fn check(value: &str) -> Result<(), String> {
+        if has_control_chars(value) {
+            Err("must not contain control characters".into())
+        } else if value.chars().all(char::is_whitespace) {
+            Err("must not be blank".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A version name, such as an agreement's.
+#[derive(Debug)]
+pub enum VersionText {}
+
+impl TextRule for VersionText {
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: usize = 32;
+    const WHAT: &'static str = "version";
+}
+
+/// A SHA-256 in hex.
+#[derive(Debug)]
+pub enum Sha256Text {}
+
+impl TextRule for Sha256Text {
+    const MIN_CHARS: usize = 64;
+    const MAX_CHARS: usize = 64;
+    const PATTERN: &'static str = "^[0-9a-fA-F]{64}$";
+    const WHAT: &'static str = "SHA-256";
+
+    fn check(value: &str) -> Result<(), String> {
+        if value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(())
+        } else {
+            Err("must be 64 hexadecimal digits".into())
+        }
+    }
+}
+
 /// An e-mail address, checked as signups check it.
 #[derive(Debug)]
 pub enum EmailText {}

@@ -56,6 +56,7 @@ type Apis = (
     routes::clicks::ClicksApi,
     routes::purchases::PurchasesApi,
     routes::commissions::CommissionsApi,
+    routes::partner::PartnerApi,
     routes::admin::AdminApi,
     routes::dev::DevApi,
 );
@@ -71,6 +72,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             routes::clicks::ClicksApi,
             routes::purchases::PurchasesApi,
             routes::commissions::CommissionsApi,
+            routes::partner::PartnerApi,
             routes::admin::AdminApi,
             routes::dev::DevApi,
         ),

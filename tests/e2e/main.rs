@@ -8,6 +8,7 @@ mod foundation;
 mod hardening;
 mod harness;
 mod invariants;
+mod partner;
 mod purchases;
 mod referrals;
 mod worker;

@@ -6,6 +6,7 @@ pub mod commissions;
 pub mod dev;
 pub mod dto;
 pub mod health;
+pub mod partner;
 pub mod purchases;
 pub mod referrals;
 pub mod users;

@@ -8,5 +8,6 @@ pub mod credit;
 pub mod email;
 pub mod ledger;
 pub mod paging;
+pub mod partner;
 pub mod referral_code;
 pub mod referrals;

@@ -8,6 +8,7 @@ pub mod credit;
 pub mod emails;
 pub mod jobs;
 pub mod ledger;
+pub mod partners;
 pub mod purchases;
 pub mod referrals;
 pub mod users;

@@ -184,10 +184,11 @@ pub async fn platform_id(
     )
 }
 
-/// A user's commission track.
+/// A user's commission track, share-locked until the transaction ends: a purchase that
+/// reads a referrer's track commits before the referrer can change it, or after.
 pub async fn track(conn: &mut PgConnection, id: UserId) -> Result<Track, StoreError> {
     Ok(sqlx::query_scalar!(
-        r#"select track as "track: Track" from users where id = $1"#,
+        r#"select track as "track: Track" from users where id = $1 for share"#,
         id as _
     )
     .fetch_one(conn)

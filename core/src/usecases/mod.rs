@@ -9,6 +9,7 @@ pub mod credit;
 pub mod earnings;
 pub mod email;
 pub mod operations;
+pub mod partner;
 pub mod purchases;
 pub mod referrals;
 pub mod signup;
