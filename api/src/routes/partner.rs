@@ -152,13 +152,15 @@ impl PartnerApi {
         method = "get",
         operation_id = "getPartnerAgreement"
     )]
-    async fn agreement(&self, _key: PlatformKey) -> Json<AgreementView> {
+    // A `Result` although nothing here fails: the key check can, and the spec then lists
+    // its error answers.
+    async fn agreement(&self, _key: PlatformKey) -> Result<Json<AgreementView>, ApiError> {
         let agreement = current_agreement();
-        Json(AgreementView {
+        Ok(Json(AgreementView {
             version: agreement.version.into(),
             sha256: agreement.sha256,
             text: agreement.text.into(),
-        })
+        }))
     }
 
     /// Where a user stands on the Partner track.
