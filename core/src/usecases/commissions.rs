@@ -56,24 +56,49 @@ async fn locked(conn: &mut PgConnection, id: CommissionId) -> Result<Commission,
         .ok_or_else(|| StoreError::Corrupt(format!("commission {id} not found")))
 }
 
+/// Whether a step waits for the commission's 30-day hold to be over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    MustBeOver,
+    Ignored,
+}
+
+/// Locks the commission and, when `transition` applies to it (and its hold is over, if
+/// that matters), brings it in line with every refund recorded so far, so that a refund
+/// whose own job has not run yet still counts: nothing refunded is ever made eligible or
+/// paid. Answers the commission and the status it moves to, or the step to end with.
+async fn prepare(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    id: CommissionId,
+    transition: fn(CommissionStatus) -> Result<CommissionStatus, commission::NotApplicable>,
+    hold: Hold,
+) -> Result<Result<(Commission, CommissionStatus), Step>, StoreError> {
+    let mut commission = locked(conn, id).await?;
+    if transition(commission.status).is_err() {
+        return Ok(Err(Step::Skipped(commission.status)));
+    }
+    if hold == Hold::MustBeOver && now < commission.eligible_at {
+        return Ok(Err(Step::NotYetDue(commission.eligible_at)));
+    }
+    settle_refunds(conn, now, &mut commission).await?;
+    Ok(match transition(commission.status) {
+        Ok(next) => Ok((commission, next)),
+        Err(_) => Err(Step::Skipped(commission.status)),
+    })
+}
+
 /// The hold is over: `PENDING` → `ELIGIBLE`, and its payment is enqueued.
 pub async fn make_eligible(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     id: CommissionId,
 ) -> Result<Step, StoreError> {
-    let mut commission = locked(conn, id).await?;
-    if commission::make_eligible(commission.status).is_err() {
-        return Ok(Step::Skipped(commission.status));
-    }
-    if now < commission.eligible_at {
-        return Ok(Step::NotYetDue(commission.eligible_at));
-    }
-    // A refund whose own job has not run yet still counts: it may have cancelled this.
-    settle_refunds(conn, now, &mut commission).await?;
-    let Ok(next) = commission::make_eligible(commission.status) else {
-        return Ok(Step::Skipped(commission.status));
-    };
+    let (mut commission, next) =
+        match prepare(conn, now, id, commission::make_eligible, Hold::MustBeOver).await? {
+            Ok(ready) => ready,
+            Err(step) => return Ok(step),
+        };
     let amount = commission.amount;
     ledger::append(
         conn,
@@ -110,16 +135,11 @@ pub async fn pay(
     now: DateTime<Utc>,
     id: CommissionId,
 ) -> Result<Step, StoreError> {
-    let mut commission = locked(conn, id).await?;
-    if commission::pay(commission.status).is_err() {
-        return Ok(Step::Skipped(commission.status));
-    }
-    // Never pay what a refund recorded meanwhile has taken back, even if the refund's own
-    // job has not run yet.
-    settle_refunds(conn, now, &mut commission).await?;
-    let Ok(next) = commission::pay(commission.status) else {
-        return Ok(Step::Skipped(commission.status));
-    };
+    let (mut commission, next) =
+        match prepare(conn, now, id, commission::pay, Hold::Ignored).await? {
+            Ok(ready) => ready,
+            Err(step) => return Ok(step),
+        };
     let amount = commission.amount;
     ledger::append(
         conn,

@@ -169,7 +169,20 @@ pub async fn record(
         }
         InsertPurchaseError::Store(e) => PurchaseError::Store(e),
     })?;
-    let purchase = purchases::get(conn, id).await?;
+    // Everything about the new purchase is known here: no need to read it back.
+    let purchase = Purchase {
+        id,
+        platform_purchase_id: cmd.purchase_id.clone(),
+        user_id: buyer.id,
+        platform_user_id: buyer.platform_user_id.clone(),
+        amount: cmd.amount,
+        credit_applied: cmd.credit_applied,
+        outcome: cmd.outcome,
+        plan: cmd.plan.clone(),
+        purchased_at: now,
+        fingerprint,
+        refunded: Money::zero(cmd.amount.currency()),
+    };
 
     let referrer_track = match buyer.referred_by {
         Some(referrer) => Some((referrer, users::track(conn, referrer).await?)),
