@@ -46,6 +46,45 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
 
 impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned);
 
+/// A JSON body kept as the bytes received, for a signature over them to be checked
+/// before anything reads it (Stripe's webhooks). `T` only documents its shape.
+#[derive(Debug, Clone)]
+pub struct SignedBody<T> {
+    /// The body exactly as received.
+    pub raw: Vec<u8>,
+    _shape: std::marker::PhantomData<T>,
+}
+
+impl<T: Type> Payload for SignedBody<T> {
+    const CONTENT_TYPE: &'static str = JsonBody::<T>::CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        JsonBody::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type> ParsePayload for SignedBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let raw = read_limited(request, body).await.map_err(Carried)?;
+        Ok(SignedBody {
+            raw,
+            _shape: std::marker::PhantomData,
+        })
+    }
+}
+
+impl_apirequest_for_payload!(SignedBody<T>, T: Type);
+
 /// The largest body accepted. Our largest request is a few kilobytes; a client sending
 /// megabytes is broken or hostile, and reading it whole would cost memory for nothing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

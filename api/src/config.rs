@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use referral_core::config::{self, ConfigError};
+use referral_core::stripe::StripeSettings;
 use secrecy::SecretString;
 
 /// Everything the API reads at start. Secrets are `SecretString`s, so `Debug` (and any log
@@ -19,6 +20,8 @@ pub struct ApiConfig {
     pub landing_url: String,
     /// Secret that signs Stripe webhooks (`STRIPE_WEBHOOK_SECRET`).
     pub stripe_webhook_secret: SecretString,
+    /// Stripe: key, API base, onboarding URLs (`STRIPE_*`).
+    pub stripe: StripeSettings,
     /// Local installations only: a clock operators can move forward (`DEV_TIME_TRAVEL`).
     pub dev_time_travel: bool,
 }
@@ -46,6 +49,7 @@ impl ApiConfig {
                 "STRIPE_WEBHOOK_SECRET",
                 "whsec_local",
             )),
+            stripe: StripeSettings::from_env()?,
             dev_time_travel: config::parsed("DEV_TIME_TRAVEL", false)?,
         })
     }
@@ -58,6 +62,7 @@ impl ApiConfig {
             public_base_url: "http://localhost:8080/r".into(),
             landing_url: "http://localhost:3000/welcome".into(),
             stripe_webhook_secret: SecretString::from("whsec_test"),
+            stripe: StripeSettings::for_tests("http://127.0.0.1:9/"),
             dev_time_travel: false,
         }
     }

@@ -10,10 +10,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object};
 use referral_core::domain::credit::SpendRefused;
 use referral_core::domain::partner::{DowngradeRefused, UpgradeRefused};
+use referral_core::domain::payout::PayoutRefused;
 use referral_core::usecases::UserLookupError;
 use referral_core::usecases::api_keys::AuthError;
 use referral_core::usecases::clicks::ClickError;
 use referral_core::usecases::partner::PartnerError;
+use referral_core::usecases::payouts::PayoutError;
 use referral_core::usecases::purchases::{PurchaseError, RefundError};
 use referral_core::usecases::signup::SignUpError;
 use referral_core::usecases::wallet::SpendError;
@@ -69,10 +71,22 @@ pub enum ErrorCode {
     ReferralBalanceNotZero,
     /// Going back to Basic needs no pending or eligible commission (409).
     CommissionsOutstanding,
+    /// Going back to Basic needs no payout on its way (409).
+    PayoutsInFlight,
     /// The purchase's payment failed: nothing to refund (409).
     PurchaseNotRefundable,
     /// More than what is left of the cash paid (409).
     RefundExceedsPayment,
+    /// Connecting Stripe and payouts are for Partners (409).
+    PartnerOnly,
+    /// No Stripe account is connected yet (409).
+    StripeNotConnected,
+    /// Stripe has not enabled payouts on the account yet (409).
+    PayoutsNotEnabled,
+    /// Stripe needs more information from the user first (409).
+    StripeRequirementsDue,
+    /// The available referral balance is short of the payout (409).
+    InsufficientReferralBalance,
     /// The body is larger than the API accepts (413).
     PayloadTooLarge,
     /// The body is not `application/json` (415).
@@ -81,19 +95,29 @@ pub enum ErrorCode {
     InvalidField,
     /// A currency other than `USD` (422).
     UnsupportedCurrency,
+    /// The payout amount is under the minimum payout (422).
+    BelowMinimumPayout,
+    /// A webhook's `Stripe-Signature` is missing, malformed, stale or wrong (400).
+    InvalidSignature,
+    /// Stripe refused a request or could not be reached (502).
+    StripeError,
     /// Something failed on our side (500).
     Internal,
     /// The database is unavailable (503).
     DatabaseUnavailable,
+    /// A Stripe event names a payout whose sending is still being recorded; Stripe
+    /// delivers it again later (503).
+    EventArrivedEarly,
 }
 
 impl ErrorCode {
     /// The HTTP status of this code: the one place statuses are chosen.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::BadRequest | Self::MalformedJson | Self::MalformedRequest => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadRequest
+            | Self::MalformedJson
+            | Self::MalformedRequest
+            | Self::InvalidSignature => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::RouteNotFound
@@ -113,13 +137,22 @@ impl ErrorCode {
             | Self::NotAPartner
             | Self::ReferralBalanceNotZero
             | Self::CommissionsOutstanding
+            | Self::PayoutsInFlight
             | Self::PurchaseNotRefundable
-            | Self::RefundExceedsPayment => StatusCode::CONFLICT,
+            | Self::RefundExceedsPayment
+            | Self::PartnerOnly
+            | Self::StripeNotConnected
+            | Self::PayoutsNotEnabled
+            | Self::StripeRequirementsDue
+            | Self::InsufficientReferralBalance => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::InvalidField | Self::UnsupportedCurrency => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidField | Self::UnsupportedCurrency | Self::BelowMinimumPayout => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StripeError => StatusCode::BAD_GATEWAY,
+            Self::DatabaseUnavailable | Self::EventArrivedEarly => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -186,6 +219,9 @@ pub enum ApiError {
     /// Something failed on our side; details are in the logs under the request id.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// Stripe refused a request or could not be reached; nothing was written.
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
     /// A dependency (the database) is unavailable.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
@@ -215,9 +251,10 @@ impl ApiError {
             field,
         });
         match code {
-            ErrorCode::BadRequest | ErrorCode::MalformedJson | ErrorCode::MalformedRequest => {
-                Self::BadRequest(body)
-            }
+            ErrorCode::BadRequest
+            | ErrorCode::MalformedJson
+            | ErrorCode::MalformedRequest
+            | ErrorCode::InvalidSignature => Self::BadRequest(body),
             ErrorCode::Unauthenticated => Self::Unauthorized(body),
             ErrorCode::Forbidden => Self::Forbidden(body),
             ErrorCode::RouteNotFound
@@ -237,13 +274,24 @@ impl ApiError {
             | ErrorCode::NotAPartner
             | ErrorCode::ReferralBalanceNotZero
             | ErrorCode::CommissionsOutstanding
+            | ErrorCode::PayoutsInFlight
             | ErrorCode::PurchaseNotRefundable
-            | ErrorCode::RefundExceedsPayment => Self::Conflict(body),
+            | ErrorCode::RefundExceedsPayment
+            | ErrorCode::PartnerOnly
+            | ErrorCode::StripeNotConnected
+            | ErrorCode::PayoutsNotEnabled
+            | ErrorCode::StripeRequirementsDue
+            | ErrorCode::InsufficientReferralBalance => Self::Conflict(body),
             ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(body),
             ErrorCode::UnsupportedContentType => Self::UnsupportedMediaType(body),
-            ErrorCode::InvalidField | ErrorCode::UnsupportedCurrency => Self::Unprocessable(body),
+            ErrorCode::InvalidField
+            | ErrorCode::UnsupportedCurrency
+            | ErrorCode::BelowMinimumPayout => Self::Unprocessable(body),
             ErrorCode::Internal => Self::Internal(body),
-            ErrorCode::DatabaseUnavailable => Self::Unavailable(body),
+            ErrorCode::StripeError => Self::BadGateway(body),
+            ErrorCode::DatabaseUnavailable | ErrorCode::EventArrivedEarly => {
+                Self::Unavailable(body)
+            }
         }
     }
 
@@ -265,6 +313,7 @@ impl ApiError {
             | Self::UnsupportedMediaType(b)
             | Self::Unprocessable(b)
             | Self::Internal(b)
+            | Self::BadGateway(b)
             | Self::Unavailable(b) => &mut b.0,
         }
     }
@@ -282,6 +331,7 @@ impl ApiError {
             | Self::UnsupportedMediaType(b)
             | Self::Unprocessable(b)
             | Self::Internal(b)
+            | Self::BadGateway(b)
             | Self::Unavailable(b) => &b.0,
         }
     }
@@ -573,7 +623,44 @@ impl From<PartnerError> for ApiError {
             PartnerError::Downgrade(DowngradeRefused::CommissionsOutstanding(_)) => {
                 ApiError::new(ErrorCode::CommissionsOutstanding, error.to_string())
             }
+            PartnerError::Downgrade(DowngradeRefused::PayoutsInFlight(_)) => {
+                ApiError::new(ErrorCode::PayoutsInFlight, error.to_string())
+            }
             PartnerError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PayoutError> for ApiError {
+    fn from(error: PayoutError) -> Self {
+        let message = error.to_string();
+        match error {
+            PayoutError::UserNotFound(_) => {
+                ApiError::new(ErrorCode::UserNotFound, message).with_field("user_id")
+            }
+            PayoutError::NotPartner | PayoutError::Refused(PayoutRefused::NotPartner) => {
+                ApiError::new(ErrorCode::PartnerOnly, message)
+            }
+            PayoutError::Refused(PayoutRefused::StripeNotConnected) => {
+                ApiError::new(ErrorCode::StripeNotConnected, message)
+            }
+            PayoutError::Refused(PayoutRefused::PayoutsNotEnabled) => {
+                ApiError::new(ErrorCode::PayoutsNotEnabled, message)
+            }
+            PayoutError::Refused(PayoutRefused::RequirementsDue(_)) => {
+                ApiError::new(ErrorCode::StripeRequirementsDue, message)
+            }
+            PayoutError::Refused(PayoutRefused::BelowMinimum { .. }) => {
+                ApiError::new(ErrorCode::BelowMinimumPayout, message).with_field("amount")
+            }
+            PayoutError::Refused(PayoutRefused::InsufficientBalance { .. }) => {
+                ApiError::new(ErrorCode::InsufficientReferralBalance, message)
+            }
+            PayoutError::Stripe(cause) => {
+                tracing::warn!(error = %cause, "stripe call failed");
+                ApiError::new(ErrorCode::StripeError, message)
+            }
+            PayoutError::Store(e) => e.into(),
         }
     }
 }

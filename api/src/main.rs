@@ -9,6 +9,7 @@ use poem::Server;
 use poem::listener::TcpListener;
 use referral_api::{ApiConfig, AppState};
 use referral_core::domain::api_key::ApiRole;
+use referral_core::stripe::StripeGateway;
 use referral_core::usecases::{api_keys, operations};
 use referral_core::{Clock, ProgramSettings, SystemClock, dev_time};
 use sqlx::PgPool;
@@ -148,6 +149,7 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
         pool,
         clock,
         settings: Arc::new(ProgramSettings::default()),
+        stripe: StripeGateway::new(&config.stripe)?,
         config: Arc::new(config),
         dev_clock,
     };

@@ -62,3 +62,7 @@ id_type!(
     /// A refund of a purchase.
     RefundId
 );
+id_type!(
+    /// A withdrawal of a Partner's referral balance.
+    PayoutId
+);

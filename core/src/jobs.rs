@@ -9,7 +9,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use sqlx::PgConnection;
 
 use crate::error::StoreError;
-use crate::ids::{CommissionId, EmailId, RefundId, UserId};
+use crate::ids::{CommissionId, EmailId, PayoutId, RefundId, UserId};
 use crate::store;
 
 /// A durable job: its payload and where it queues.
@@ -92,6 +92,34 @@ impl Job for ReverseCommission {
     const QUEUE: &'static str = "reverse_commission";
 }
 
+/// Send a requested payout to Stripe: the transfer, then the payout to the bank.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SendPayoutTransfer {
+    /// The payout.
+    pub payout_id: PayoutId,
+}
+
+impl Job for SendPayoutTransfer {
+    const QUEUE: &'static str = "send_payout_transfer";
+    /// With the default backoff (5 s doubling, capped at an hour), about four hours of
+    /// retries through a Stripe outage before an operator is needed; every retry is safe
+    /// (idempotency keys).
+    const MAX_ATTEMPTS: u32 = 14;
+}
+
+/// Take a failed payout's money back from the connected account (a transfer reversal),
+/// so it is not both in the user's referral balance and in their Stripe balance.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReversePayoutTransfer {
+    /// The failed payout.
+    pub payout_id: PayoutId,
+}
+
+impl Job for ReversePayoutTransfer {
+    const QUEUE: &'static str = "reverse_payout_transfer";
+    const MAX_ATTEMPTS: u32 = 14;
+}
+
 /// Every queue the worker serves, for operations and tests.
 pub const ALL_QUEUES: &[&str] = &[
     SendEmail::QUEUE,
@@ -100,6 +128,8 @@ pub const ALL_QUEUES: &[&str] = &[
     MakeCommissionEligible::QUEUE,
     PayCommission::QUEUE,
     ReverseCommission::QUEUE,
+    SendPayoutTransfer::QUEUE,
+    ReversePayoutTransfer::QUEUE,
 ];
 
 /// The id apalis knows a job by (a ULID string).

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod money;
 pub mod settings;
 pub mod store;
+pub mod stripe;
 pub mod usecases;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -17,6 +17,7 @@ fn welcome(to: &str) -> NewEmail {
         to: to.into(),
         subject: "Welcome aboard".into(),
         body: "Your referral link is ready.".into(),
+        html_body: None,
     }
 }
 

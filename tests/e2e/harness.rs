@@ -1,7 +1,7 @@
 //! `TestApp`: the api on 127.0.0.1:0, the worker in-process, an SMTP capture server,
 //! and a `ManualClock` shared by both.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,94 +11,17 @@ use referral_api::{ApiConfig, AppState};
 use referral_core::domain::api_key::ApiRole;
 use referral_core::jobs::Job;
 use referral_core::store::jobs::{self as jobs_store, JobRow};
+use referral_core::stripe::{StripeGateway, StripeSettings};
 use referral_core::usecases::api_keys;
 use referral_core::{Clock, ManualClock, ProgramSettings};
+use referral_tests::fake_stripe::FakeStripe;
 use referral_worker::mailer::Mailer;
 use referral_worker::{JobEnv, Queues, RuntimeSettings, WorkerHandle};
 use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-/// A message the SMTP capture received.
-#[derive(Debug, Clone)]
-pub struct CapturedMail {
-    pub to: Vec<String>,
-    pub data: String,
-}
-
-#[derive(Clone, Default)]
-struct Capture {
-    mails: Arc<Mutex<Vec<CapturedMail>>>,
-    current_to: Vec<String>,
-    current_data: Vec<u8>,
-}
-
-impl mailin_embedded::Handler for Capture {
-    fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        to: &[String],
-    ) -> mailin_embedded::Response {
-        self.current_to = to.to_vec();
-        self.current_data.clear();
-        mailin_embedded::response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.current_data.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> mailin_embedded::Response {
-        let mail = CapturedMail {
-            to: std::mem::take(&mut self.current_to),
-            data: String::from_utf8_lossy(&self.current_data).into_owned(),
-        };
-        self.mails.lock().unwrap().push(mail);
-        mailin_embedded::response::OK
-    }
-}
-
-/// A real SMTP server on a free local port, keeping what it receives.
-pub struct SmtpCapture {
-    pub url: String,
-    mails: Arc<Mutex<Vec<CapturedMail>>>,
-}
-
-impl SmtpCapture {
-    pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("smtp://{}", listener.local_addr().unwrap());
-        let capture = Capture::default();
-        let mails = capture.mails.clone();
-        let mut server = mailin_embedded::Server::new(capture);
-        // lettre pools connections and mailin serves one per thread: room for several workers.
-        server
-            .with_name("capture.test")
-            .with_num_threads(64)
-            .with_tcp_listener(listener);
-        std::thread::spawn(move || {
-            let _ = server.serve();
-        });
-        Self { url, mails }
-    }
-
-    pub fn mails(&self) -> Vec<CapturedMail> {
-        self.mails.lock().unwrap().clone()
-    }
-
-    /// Waits (bounded) until `count` messages arrived.
-    pub async fn wait_for(&self, count: usize) -> Vec<CapturedMail> {
-        wait_until(Duration::from_secs(10), || {
-            let mails = self.mails();
-            async move { (mails.len() >= count).then_some(mails) }
-        })
-        .await
-        .unwrap_or_else(|| panic!("expected {count} e-mails, got {:?}", self.mails()))
-    }
-}
+pub use referral_tests::smtp_capture::SmtpCapture;
 
 /// Polls `check` until it returns `Some`, or `limit` passes.
 pub async fn wait_until<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
@@ -127,6 +50,8 @@ pub struct TestApp {
     pub admin_key: String,
     pub smtp: SmtpCapture,
     pub worker: Option<WorkerHandle>,
+    /// The local Stripe stand-in the api and worker talk to.
+    pub stripe: FakeStripe,
     smtp_url: String,
     /// The clock the api and worker read: the manual clock, or a dev clock.
     service_clock: Arc<dyn Clock>,
@@ -134,6 +59,8 @@ pub struct TestApp {
 
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 pub const RETRY_BASE: Duration = Duration::from_millis(300);
+/// The webhook signing secret of `ApiConfig::for_tests`.
+pub const WEBHOOK_SECRET: &str = "whsec_test";
 
 impl TestApp {
     /// Api, worker and SMTP capture over the test's database.
@@ -195,16 +122,19 @@ impl TestApp {
             .plaintext;
         drop(conn);
 
+        let stripe = FakeStripe::start();
         let state = AppState {
             pool: pool.clone(),
             clock: service_clock.clone(),
             settings: Arc::new(ProgramSettings::default()),
+            stripe: StripeGateway::new(&StripeSettings::for_tests(&stripe.base_url)).unwrap(),
             config: Arc::new(ApiConfig::for_tests("postgres://unused")),
             dev_clock,
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
+        stripe.send_webhooks_to(&format!("{base_url}/v1/stripe/webhook"), WEBHOOK_SECRET);
         let acceptor = TcpAcceptor::from_std(listener).unwrap();
         tokio::spawn(Server::new_with_acceptor(acceptor).run(referral_api::app(state)));
 
@@ -220,6 +150,7 @@ impl TestApp {
             admin_key,
             smtp,
             worker: None,
+            stripe,
             smtp_url,
             service_clock,
         };
@@ -233,6 +164,7 @@ impl TestApp {
             clock: self.service_clock.clone(),
             settings: Arc::new(ProgramSettings::default()),
             mailer: Mailer::new(&self.smtp_url, "Referral Program <no-reply@test.local>").unwrap(),
+            stripe: StripeGateway::new(&StripeSettings::for_tests(&self.stripe.base_url)).unwrap(),
         }
     }
 

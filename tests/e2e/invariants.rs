@@ -36,6 +36,16 @@ const RULES: &[(&str, &str)] = &[
                <> case when c.status = 'ELIGIBLE' then c.amount else 0 end",
     ),
     (
+        "a payout's money sits where its status says",
+        "select p.id::text from payouts p
+         where (select coalesce(sum(amount), 0) from ledger_entries e
+                where e.payout_id = p.id and e.account = 'PAYOUT_IN_FLIGHT')
+               <> case when p.status in ('REQUESTED', 'PROCESSING') then p.amount else 0 end
+            or (select coalesce(sum(amount), 0) from ledger_entries e
+                where e.payout_id = p.id and e.account = 'REFERRAL_BALANCE')
+               <> case when p.status = 'FAILED' then 0 else -p.amount end",
+    ),
+    (
         "a purchase's refunded total is the sum of its refunds",
         "select p.id::text from purchases p left join refunds r on r.purchase_id = p.id
          group by p.id having p.refunded <> coalesce(sum(r.amount), 0)",

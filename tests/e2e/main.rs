@@ -9,6 +9,7 @@ mod hardening;
 mod harness;
 mod invariants;
 mod partner;
+mod payouts;
 mod purchases;
 mod referrals;
 mod worker;

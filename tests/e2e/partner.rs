@@ -26,7 +26,7 @@ impl TestApp {
         .await
     }
 
-    async fn to_basic(&self, user_id: &str) -> (u16, Value) {
+    pub(crate) async fn to_basic(&self, user_id: &str) -> (u16, Value) {
         let response = self
             .http
             .delete(self.url(&format!("/v1/users/{user_id}/partner")))

@@ -112,7 +112,7 @@ impl TestApp {
         .unwrap();
     }
 
-    async fn make_partner(&self, user_id: &str) {
+    pub(crate) async fn make_partner(&self, user_id: &str) {
         sqlx::query("update users set track = 'PARTNER' where platform_user_id = $1")
             .bind(user_id)
             .execute(&self.pool)

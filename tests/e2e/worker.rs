@@ -187,6 +187,7 @@ async fn a_queue_whose_worker_failed_is_restarted(pool: PgPool) {
             to: "after-outage@example.com".into(),
             subject: "Still here".into(),
             body: "The queue came back.".into(),
+            html_body: None,
         },
     )
     .await

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use referral_core::jobs::{self, Job};
+use referral_core::stripe::{StripeGateway, StripeSettings};
 use referral_core::{Clock, ProgramSettings, SystemClock};
 use referral_worker::mailer::Mailer;
 use referral_worker::runtime::{JobError, JobHandler, JobOutcome};
@@ -79,6 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         clock: Arc::new(SystemClock),
         settings: Arc::new(ProgramSettings::default()),
         mailer: Mailer::new("smtp://127.0.0.1:1", "bench@localhost")?,
+        stripe: StripeGateway::new(&StripeSettings::for_tests("http://127.0.0.1:1/"))?,
     };
     let settings = RuntimeSettings {
         concurrency: 4,

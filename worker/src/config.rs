@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use referral_core::config::{self, ConfigError};
+use referral_core::stripe::StripeSettings;
 use secrecy::SecretString;
 
 /// Everything the worker reads at start. Secrets are `SecretString`s, so `Debug` (and any
@@ -21,10 +22,8 @@ pub struct WorkerConfig {
     pub smtp_url: String,
     /// Sender of e-mails (`SMTP_FROM`).
     pub smtp_from: String,
-    /// Stripe secret key (`STRIPE_SECRET_KEY`).
-    pub stripe_secret_key: SecretString,
-    /// Stripe API base URL (`STRIPE_API_BASE`), pointed at a fake in tests.
-    pub stripe_api_base: String,
+    /// Stripe: key, API base, onboarding URLs (`STRIPE_*`).
+    pub stripe: StripeSettings,
     /// Local installations only: follow the movable clock (`DEV_TIME_TRAVEL`).
     pub dev_time_travel: bool,
 }
@@ -44,15 +43,7 @@ impl WorkerConfig {
             retry_base: Duration::from_millis(config::positive("JOB_RETRY_BASE_MS", 5_000)?),
             smtp_url: config::url("SMTP_URL", "smtp://127.0.0.1:2525", &["smtp", "smtps"])?,
             smtp_from: config::string("SMTP_FROM", "Referral Program <no-reply@localhost>"),
-            stripe_secret_key: SecretString::from(config::string(
-                "STRIPE_SECRET_KEY",
-                "sk_test_local",
-            )),
-            stripe_api_base: config::url(
-                "STRIPE_API_BASE",
-                "https://api.stripe.com/",
-                &["http", "https"],
-            )?,
+            stripe: StripeSettings::from_env()?,
             dev_time_travel: config::parsed("DEV_TIME_TRAVEL", false)?,
         })
     }

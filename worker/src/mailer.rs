@@ -1,9 +1,10 @@
 //! E-mail over real SMTP (lettre).
 
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-/// Sends plain-text messages through one SMTP server.
+/// Sends messages (plain text, with an HTML alternative when there is one) through one
+/// SMTP server.
 #[derive(Clone)]
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -58,14 +59,26 @@ impl Mailer {
     }
 
     /// Sends one message. A refused recipient is permanent; anything else may pass later.
-    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
+    pub async fn send(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        html: Option<&str>,
+    ) -> Result<(), MailError> {
         let to: Mailbox = to.parse().map_err(|e| MailError::Permanent(Box::new(e)))?;
-        let message = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(subject)
-            .body(body.to_owned())
-            .map_err(|e| MailError::Permanent(Box::new(e)))?;
+            .subject(subject);
+        let message = match html {
+            None => builder.body(text.to_owned()),
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                text.to_owned(),
+                html.to_owned(),
+            )),
+        }
+        .map_err(|e| MailError::Permanent(Box::new(e)))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_permanent() => Err(MailError::Permanent(Box::new(e))),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use referral_core::stripe::StripeGateway;
 use referral_core::{Clock, ProgramSettings, SystemClock, dev_time};
 use referral_worker::runtime::RuntimeSettings;
 use referral_worker::{JobEnv, WorkerConfig, mailer::Mailer};
@@ -40,6 +41,7 @@ async fn run() -> anyhow::Result<()> {
         clock,
         settings: Arc::new(ProgramSettings::default()),
         mailer: Mailer::new(&config.smtp_url, &config.smtp_from)?,
+        stripe: StripeGateway::new(&config.stripe)?,
     };
     let settings = RuntimeSettings {
         concurrency: config.concurrency,

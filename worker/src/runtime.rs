@@ -39,6 +39,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use referral_core::jobs::{self, Job};
 use referral_core::store::jobs as jobs_store;
+use referral_core::stripe::StripeGateway;
 use referral_core::{Clock, ProgramSettings, StoreError};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -57,6 +58,8 @@ pub struct JobEnv {
     pub settings: Arc<ProgramSettings>,
     /// Outgoing mail.
     pub mailer: Mailer,
+    /// Stripe.
+    pub stripe: StripeGateway,
 }
 
 /// How a job ended when it did not fail.
@@ -350,6 +353,8 @@ impl Queues {
             .with::<jobs::MakeCommissionEligible>()
             .with::<jobs::PayCommission>()
             .with::<jobs::ReverseCommission>()
+            .with::<jobs::SendPayoutTransfer>()
+            .with::<jobs::ReversePayoutTransfer>()
     }
 
     /// Adds the queue of job type `J`.

@@ -10,6 +10,7 @@ use poem::Server;
 use poem::listener::TcpAcceptor;
 use referral_api::{ApiConfig, AppState};
 use referral_core::domain::api_key::ApiRole;
+use referral_core::stripe::StripeGateway;
 use referral_core::usecases::api_keys;
 use referral_core::{ProgramSettings, SystemClock};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -50,6 +51,7 @@ impl Bench {
             pool: pool.clone(),
             clock: Arc::new(SystemClock),
             settings: Arc::new(ProgramSettings::default()),
+            stripe: StripeGateway::new(&ApiConfig::for_tests(&url).stripe)?,
             config: Arc::new(ApiConfig::for_tests(&url)),
             dev_clock: None,
         };

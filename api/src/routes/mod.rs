@@ -7,6 +7,7 @@ pub mod dev;
 pub mod dto;
 pub mod health;
 pub mod partner;
+pub mod payouts;
 pub mod purchases;
 pub mod referrals;
 pub mod users;
@@ -20,6 +21,11 @@ pub enum Tag {
     /// Users, referral links, clicks, attributed signups, referred users and wallets
     /// (platform key).
     Referrals,
+    /// Stripe Connect onboarding, payouts (platform key) and Stripe's webhook (signed by
+    /// Stripe).
+    Payouts,
+    /// Called by Stripe, authenticated by its signature (no API key).
+    Webhooks,
     /// Operations: failed jobs and retries (admin key).
     Operations,
 }

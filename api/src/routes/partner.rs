@@ -217,7 +217,8 @@ impl PartnerApi {
 
     /// Go back to Basic: only with a zero referral balance (409
     /// `REFERRAL_BALANCE_NOT_ZERO`) and no `PENDING` or `ELIGIBLE` commission (409
-    /// `COMMISSIONS_OUTSTANDING`); a user who is not a Partner is 409 `NOT_A_PARTNER`.
+    /// `COMMISSIONS_OUTSTANDING`) and no payout on its way (409 `PAYOUTS_IN_FLIGHT`); a
+    /// user who is not a Partner is 409 `NOT_A_PARTNER`.
     #[oai(
         path = "/v1/users/:user_id/partner",
         method = "delete",

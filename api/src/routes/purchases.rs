@@ -216,9 +216,11 @@ impl From<&Commission> for CommissionView {
             },
             destination: match c.destination {
                 Account::ReferralBalance => DestinationView::ReferralBalance,
-                Account::Wallet | Account::CommissionPending | Account::CommissionEligible => {
-                    DestinationView::Wallet
-                }
+                // A commission's destination is only ever one of the two balances.
+                Account::Wallet
+                | Account::CommissionPending
+                | Account::CommissionEligible
+                | Account::PayoutInFlight => DestinationView::Wallet,
             },
             earned_at: c.earned_at,
             eligible_at: c.eligible_at,

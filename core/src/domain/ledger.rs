@@ -18,6 +18,8 @@ pub enum Account {
     CommissionPending,
     /// A referrer's commissions past the hold, not yet paid.
     CommissionEligible,
+    /// Payouts taken out of the referral balance and not yet paid or failed.
+    PayoutInFlight,
 }
 
 /// What kind of movement.
@@ -40,6 +42,12 @@ pub enum EntryKind {
     CommissionCancelled,
     /// Commission refunded after payment, taken back from where it was paid (−).
     CommissionReversed,
+    /// Payout requested: out of the referral balance (−), into in-flight (+).
+    PayoutRequested,
+    /// Payout paid: out of in-flight (−), to the bank.
+    PayoutPaid,
+    /// Payout failed: out of in-flight (−), back into the referral balance (+).
+    PayoutFailed,
 }
 
 impl EntryKind {
@@ -54,6 +62,9 @@ impl EntryKind {
             EntryKind::CommissionPaid => "COMMISSION_PAID",
             EntryKind::CommissionCancelled => "COMMISSION_CANCELLED",
             EntryKind::CommissionReversed => "COMMISSION_REVERSED",
+            EntryKind::PayoutRequested => "PAYOUT_REQUESTED",
+            EntryKind::PayoutPaid => "PAYOUT_PAID",
+            EntryKind::PayoutFailed => "PAYOUT_FAILED",
         }
     }
 }

@@ -9,5 +9,7 @@ pub mod email;
 pub mod ledger;
 pub mod paging;
 pub mod partner;
+pub mod payout;
 pub mod referral_code;
 pub mod referrals;
+pub mod stripe_signature;

@@ -74,6 +74,10 @@ pub enum DowngradeRefused {
     /// Commission is still on its way.
     #[error("{0} commission(s) are still pending or eligible; wait until they are paid")]
     CommissionsOutstanding(i64),
+    /// A payout has left the balance but is not paid or failed yet: if it failed, its
+    /// money would come back to a referral balance a Basic user cannot withdraw.
+    #[error("{0} payout(s) are still on their way; wait until they are paid or failed")]
+    PayoutsInFlight(i64),
 }
 
 /// Whether a user may go back to Basic (SPEC: only with a zero referral balance and no
@@ -83,6 +87,7 @@ pub fn may_downgrade(
     track: Track,
     referral_balance: Money,
     outstanding_commissions: i64,
+    payouts_in_flight: i64,
 ) -> Result<(), DowngradeRefused> {
     if track != Track::Partner {
         return Err(DowngradeRefused::NotPartner);
@@ -94,6 +99,9 @@ pub fn may_downgrade(
         return Err(DowngradeRefused::CommissionsOutstanding(
             outstanding_commissions,
         ));
+    }
+    if payouts_in_flight > 0 {
+        return Err(DowngradeRefused::PayoutsInFlight(payouts_in_flight));
     }
     Ok(())
 }
@@ -124,17 +132,21 @@ mod tests {
     #[test]
     fn going_back_to_basic_needs_nothing_left() {
         let zero = Money::usd_cents(0);
-        assert_eq!(may_downgrade(Track::Partner, zero, 0), Ok(()));
+        assert_eq!(may_downgrade(Track::Partner, zero, 0, 0), Ok(()));
         assert_eq!(
-            may_downgrade(Track::Basic, zero, 0),
+            may_downgrade(Track::Partner, zero, 0, 1),
+            Err(DowngradeRefused::PayoutsInFlight(1))
+        );
+        assert_eq!(
+            may_downgrade(Track::Basic, zero, 0, 0),
             Err(DowngradeRefused::NotPartner)
         );
         assert_eq!(
-            may_downgrade(Track::Partner, Money::usd_cents(-100), 0),
+            may_downgrade(Track::Partner, Money::usd_cents(-100), 0, 0),
             Err(DowngradeRefused::BalanceNotZero(Money::usd_cents(-100)))
         );
         assert_eq!(
-            may_downgrade(Track::Partner, zero, 2),
+            may_downgrade(Track::Partner, zero, 2, 0),
             Err(DowngradeRefused::CommissionsOutstanding(2))
         );
     }

@@ -16,6 +16,8 @@ pub struct NewEmail {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+    /// The same message as HTML, shown by mail programs that can.
+    pub html_body: Option<String>,
 }
 
 /// A stored message.
@@ -29,6 +31,8 @@ pub struct Email {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+    /// HTML alternative.
+    pub html_body: Option<String>,
     /// When it was handed to the SMTP server, if it was.
     pub sent_at: Option<DateTime<Utc>>,
 }
@@ -41,11 +45,13 @@ pub async fn insert(
 ) -> Result<EmailId, StoreError> {
     let id = EmailId::generate();
     sqlx::query!(
-        "insert into emails (id, to_address, subject, body, created_at) values ($1, $2, $3, $4, $5)",
+        "insert into emails (id, to_address, subject, body, html_body, created_at)
+         values ($1, $2, $3, $4, $5, $6)",
         id.0,
         email.to,
         email.subject,
         email.body,
+        email.html_body,
         now
     )
     .execute(conn)
@@ -57,7 +63,7 @@ pub async fn insert(
 pub async fn lock(conn: &mut PgConnection, id: EmailId) -> Result<Option<Email>, StoreError> {
     Ok(sqlx::query_as!(
         Email,
-        r#"select id as "id: EmailId", to_address, subject, body, sent_at
+        r#"select id as "id: EmailId", to_address, subject, body, html_body, sent_at
            from emails where id = $1 for update"#,
         id.0
     )

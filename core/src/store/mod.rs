@@ -9,6 +9,7 @@ pub mod emails;
 pub mod jobs;
 pub mod ledger;
 pub mod partners;
+pub mod payouts;
 pub mod purchases;
 pub mod referrals;
 pub mod users;

@@ -195,6 +195,15 @@ pub async fn track(conn: &mut PgConnection, id: UserId) -> Result<Track, StoreEr
     .await?)
 }
 
+/// The e-mail address of a user.
+pub async fn email_of(conn: &mut PgConnection, id: UserId) -> Result<String, StoreError> {
+    Ok(
+        sqlx::query_scalar!("select email from users where id = $1", id as _)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 /// Marks a referred user converted by their first qualifying purchase; later ones leave
 /// the first instant alone.
 pub async fn mark_converted(

@@ -172,7 +172,9 @@ pub async fn pay(
             )
             .await?;
         }
-        other @ (Account::CommissionPending | Account::CommissionEligible) => {
+        other @ (Account::CommissionPending
+        | Account::CommissionEligible
+        | Account::PayoutInFlight) => {
             return Err(StoreError::Corrupt(format!(
                 "commission {id} is paid to {other:?}"
             )));
@@ -266,6 +268,12 @@ async fn settle_refunds(
                 &entry(commission, from, kind, effect.reduction.negated(), now),
             )
             .await?;
+        }
+        (Account::PayoutInFlight, _) => {
+            return Err(StoreError::Corrupt(format!(
+                "commission {} sits in the payout account",
+                commission.id
+            )));
         }
     }
     commission.amount = effect.amount_after;

@@ -10,6 +10,7 @@ pub mod earnings;
 pub mod email;
 pub mod operations;
 pub mod partner;
+pub mod payouts;
 pub mod purchases;
 pub mod referrals;
 pub mod signup;

@@ -120,7 +120,8 @@ pub async fn downgrade(
     // in one transaction, so reading in this order cannot miss it between the two reads.
     let outstanding = partners::outstanding_commissions(conn, user.id).await?;
     let balance = partners::referral_balance(conn, user.id).await?;
-    partner::may_downgrade(track, balance, outstanding)?;
+    let in_flight = crate::store::payouts::in_flight(conn, user.id).await?;
+    partner::may_downgrade(track, balance, outstanding, in_flight)?;
     partners::set_track(conn, user.id, Track::Basic).await?;
     tracing::info!(user_id = %user.id, "user went back to Basic");
     Ok(status_of(conn, &user).await?)

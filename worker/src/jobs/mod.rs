@@ -6,7 +6,9 @@ mod grant_signup_credit;
 mod make_commission_eligible;
 mod pay_commission;
 mod reverse_commission;
+mod reverse_payout_transfer;
 mod send_email;
+mod send_payout_transfer;
 
 use referral_core::usecases::commissions::Step;
 

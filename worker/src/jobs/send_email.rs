@@ -15,7 +15,12 @@ impl JobHandler for SendEmail {
             Delivery::NotFound => return Ok(JobOutcome::Skipped("e-mail not found")),
         };
         env.mailer
-            .send(&message.to_address, &message.subject, &message.body)
+            .send(
+                &message.to_address,
+                &message.subject,
+                &message.body,
+                message.html_body.as_deref(),
+            )
             .await
             .map_err(|error| match error {
                 MailError::Permanent(_) => JobError::permanent(error),

@@ -1,0 +1,118 @@
+//! A real SMTP server on a local port that keeps what it receives: in memory for tests,
+//! and as one `.eml` file per message for people (the `mail-sink` binary).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use referral_core::{Clock, SystemClock};
+
+/// A message the SMTP capture received.
+#[derive(Debug, Clone)]
+pub struct CapturedMail {
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+#[derive(Clone, Default)]
+struct Capture {
+    mails: Arc<Mutex<Vec<CapturedMail>>>,
+    /// Where each message is also written as an `.eml` file, if anywhere.
+    directory: Option<std::path::PathBuf>,
+    current_to: Vec<String>,
+    current_data: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for Capture {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.current_to = to.to_vec();
+        self.current_data.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.current_data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let mail = CapturedMail {
+            to: std::mem::take(&mut self.current_to),
+            data: String::from_utf8_lossy(&self.current_data).into_owned(),
+        };
+        if let Some(directory) = &self.directory {
+            let name = format!("{}.eml", SystemClock.now().format("%Y%m%dT%H%M%S%.6fZ"));
+            if let Err(error) = std::fs::write(directory.join(&name), &mail.data) {
+                tracing::warn!(%error, "cannot keep the mail");
+            } else {
+                tracing::info!(to = ?mail.to, file = %name, "mail received");
+            }
+        }
+        self.mails
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(mail);
+        mailin_embedded::response::OK
+    }
+}
+
+/// A real SMTP server on a free local port, keeping what it receives.
+pub struct SmtpCapture {
+    pub url: String,
+    mails: Arc<Mutex<Vec<CapturedMail>>>,
+}
+
+impl SmtpCapture {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind SMTP capture");
+        Self::serve(listener, None).expect("serve SMTP capture")
+    }
+
+    /// Serves on `listener`, also writing each message under `directory` when given.
+    pub fn serve(
+        listener: std::net::TcpListener,
+        directory: Option<std::path::PathBuf>,
+    ) -> std::io::Result<Self> {
+        let url = format!("smtp://{}", listener.local_addr()?);
+        let capture = Capture {
+            directory,
+            ..Capture::default()
+        };
+        let mails = capture.mails.clone();
+        let mut server = mailin_embedded::Server::new(capture);
+        // lettre pools connections and mailin serves one per thread: room for several workers.
+        server
+            .with_name("capture.test")
+            .with_num_threads(64)
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        Ok(Self { url, mails })
+    }
+
+    pub fn mails(&self) -> Vec<CapturedMail> {
+        self.mails.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits (bounded) until `count` messages arrived.
+    pub async fn wait_for(&self, count: usize) -> Vec<CapturedMail> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mails = self.mails();
+            if mails.len() >= count {
+                return mails;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {count} e-mails, got {mails:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
