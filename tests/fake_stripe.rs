@@ -406,8 +406,11 @@ impl FakeStripe {
                         .body(format!(
                             "<!doctype html><title>Stripe onboarding (local stand-in)</title>\
                          <p>Onboarding of {account_id} is complete: payouts are enabled. \
-                         (account.updated webhook answered {delivered:?})</p>\
+                         (account.updated webhook: {})</p>\
                          <p><a href=\"{}\">Back to the platform</a></p>",
+                            delivered.map_or("not delivered".to_owned(), |status| format!(
+                                "answered {status}"
+                            )),
                             return_url.unwrap_or_default()
                         )),
                 }

@@ -510,8 +510,8 @@ mod mail {
         match (payout.arrival_earliest, payout.arrival_latest) {
             (Some(earliest), Some(latest)) => format!(
                 "between {} and {}",
-                earliest.format("%a %e %b %Y"),
-                latest.format("%a %e %b %Y")
+                earliest.format("%a %-d %b %Y"),
+                latest.format("%a %-d %b %Y")
             ),
             _ => "within 2 to 7 business days".to_owned(),
         }
