@@ -170,6 +170,11 @@ impl FakeStripe {
         self.state().transfers.clone()
     }
 
+    /// Payouts to banks created (not replays).
+    pub fn bank_payouts(&self) -> Vec<Value> {
+        self.state().payouts.values().cloned().collect()
+    }
+
     /// The next `times` requests whose path starts with `path_prefix` fail with `status`
     /// before doing anything (as an outage would).
     pub fn fail_next(&self, path_prefix: &str, status: u16, times: u32) {

@@ -18,13 +18,17 @@ pub struct ApiConfig {
     pub public_base_url: String,
     /// Where `GET /r/{code}` redirects (`LANDING_URL`).
     pub landing_url: String,
-    /// Secret that signs Stripe webhooks (`STRIPE_WEBHOOK_SECRET`).
-    pub stripe_webhook_secret: SecretString,
+    /// Secret that signs Stripe webhooks (`STRIPE_WEBHOOK_SECRET`); required to serve,
+    /// except on a local installation.
+    pub stripe_webhook_secret: Option<SecretString>,
     /// Stripe: key, API base, onboarding URLs (`STRIPE_*`).
     pub stripe: StripeSettings,
     /// Local installations only: a clock operators can move forward (`DEV_TIME_TRAVEL`).
     pub dev_time_travel: bool,
 }
+
+/// The webhook secret of a local installation, shared with the local Stripe stand-in.
+pub const LOCAL_WEBHOOK_SECRET: &str = "whsec_local";
 
 /// The database the README's start command provisions.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/referral";
@@ -32,6 +36,14 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5
 impl ApiConfig {
     /// Reads the environment; the error names the offending variable.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let dev_time_travel = config::parsed("DEV_TIME_TRAVEL", false)?;
+        // The secret guards money (a forged `payout.failed` would credit a paid payout
+        // back): only a local installation may fall back to the well-known local one.
+        let stripe_webhook_secret = match config::string("STRIPE_WEBHOOK_SECRET", "") {
+            secret if !secret.is_empty() => Some(SecretString::from(secret)),
+            _ if dev_time_travel => Some(SecretString::from(LOCAL_WEBHOOK_SECRET)),
+            _ => None,
+        };
         Ok(Self {
             database_url: SecretString::from(config::url(
                 "DATABASE_URL",
@@ -45,13 +57,23 @@ impl ApiConfig {
                 &["http", "https"],
             )?,
             landing_url: config::url("LANDING_URL", "http://localhost:3000/", &["http", "https"])?,
-            stripe_webhook_secret: SecretString::from(config::string(
-                "STRIPE_WEBHOOK_SECRET",
-                "whsec_local",
-            )),
+            stripe_webhook_secret,
             stripe: StripeSettings::from_env()?,
-            dev_time_travel: config::parsed("DEV_TIME_TRAVEL", false)?,
+            dev_time_travel,
         })
+    }
+
+    /// The webhook secret, which serving requires (the CLI's commands do not).
+    pub fn webhook_secret(&self) -> Result<&SecretString, ConfigError> {
+        self.stripe_webhook_secret
+            .as_ref()
+            .ok_or_else(|| ConfigError {
+                var: "STRIPE_WEBHOOK_SECRET",
+                reason: "is required to serve (the signing secret of your Stripe webhook \
+                     endpoint, whsec_...); only a local installation (DEV_TIME_TRAVEL=true) \
+                     may leave it out"
+                    .into(),
+            })
     }
 
     /// Settings for tests and tools that never read the environment.
@@ -61,7 +83,7 @@ impl ApiConfig {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_base_url: "http://localhost:8080/r".into(),
             landing_url: "http://localhost:3000/welcome".into(),
-            stripe_webhook_secret: SecretString::from("whsec_test"),
+            stripe_webhook_secret: Some(SecretString::from("whsec_test")),
             stripe: StripeSettings::for_tests("http://127.0.0.1:9/"),
             dev_time_travel: false,
         }

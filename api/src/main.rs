@@ -133,6 +133,7 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ApiConfig) -> anyhow::Result<()> {
+    config.webhook_secret()?;
     let pool = connect(&config).await?;
     let listen_addr = config.listen_addr;
     let dev_clock = config.dev_time_travel.then(|| {

@@ -17,6 +17,7 @@ fn malformed_setting_stops_the_api_naming_the_variable() {
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_referral-api"))
             .arg("serve")
+            .env("STRIPE_WEBHOOK_SECRET", "whsec_x")
             .env(var, value)
             .output()
             .expect("api binary runs");
@@ -37,6 +38,7 @@ fn malformed_database_url_is_named_without_its_password() {
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_referral-api"))
             .arg("serve")
+            .env("STRIPE_WEBHOOK_SECRET", "whsec_x")
             .env("DATABASE_URL", value)
             .output()
             .expect("api binary runs");
@@ -45,6 +47,37 @@ fn malformed_database_url_is_named_without_its_password() {
         assert!(stderr.contains("DATABASE_URL"), "{stderr}");
         assert!(!stderr.contains("hunter2"), "{stderr}");
     }
+}
+
+#[test]
+fn serving_needs_a_webhook_secret_unless_local() {
+    let output = Command::new(env!("CARGO_BIN_EXE_referral-api"))
+        .arg("serve")
+        .env_remove("STRIPE_WEBHOOK_SECRET")
+        .env_remove("DEV_TIME_TRAVEL")
+        .env("DATABASE_URL", "postgres://127.0.0.1:1/unreachable")
+        .output()
+        .expect("api binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("STRIPE_WEBHOOK_SECRET is invalid: is required"),
+        "{stderr}"
+    );
+
+    // A local installation falls back to the stand-in's secret and gets as far as the
+    // (here unreachable) database.
+    let output = Command::new(env!("CARGO_BIN_EXE_referral-api"))
+        .arg("serve")
+        .env_remove("STRIPE_WEBHOOK_SECRET")
+        .env("DEV_TIME_TRAVEL", "true")
+        .env("DATABASE_URL", "postgres://127.0.0.1:1/unreachable")
+        .output()
+        .expect("api binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("STRIPE_WEBHOOK_SECRET"), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }
 
 /// Marks the child process that [`print_config_from_env`] runs in.

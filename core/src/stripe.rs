@@ -88,9 +88,10 @@ pub enum GatewayError {
         /// Stripe's message.
         message: String,
     },
-    /// Stripe could not be reached, timed out, failed (5xx), asked us to slow down (429)
-    /// or is still running the first request of this idempotency key (409): asking
-    /// again later with the same key is safe and may pass.
+    /// Stripe could not be reached, timed out, failed (5xx), asked us to slow down (429),
+    /// is still running the first request of this idempotency key (409), or refused our
+    /// own key or settings (401, 403): asking again later with the same key is safe and
+    /// may pass once the cause is fixed.
     #[error("stripe unavailable: {0}")]
     Unavailable(String),
     /// An amount Stripe cannot take (too large for cents).
@@ -108,8 +109,10 @@ impl GatewayError {
 impl From<StripeError> for GatewayError {
     fn from(error: StripeError) -> Self {
         match error {
+            // 401/403 are our key (missing, rotated, restricted): an operator fixes it and
+            // the job then succeeds, so they are not the payout's fault.
             StripeError::Stripe(details, status)
-                if (400..500).contains(&status) && status != 409 && status != 429 =>
+                if (400..500).contains(&status) && ![401, 403, 409, 429].contains(&status) =>
             {
                 GatewayError::Refused {
                     status,
@@ -129,11 +132,9 @@ impl From<StripeError> for GatewayError {
             StripeError::JSONDeserialize(message) | StripeError::ClientError(message) => {
                 GatewayError::Unavailable(message)
             }
-            StripeError::ConfigError(message) => GatewayError::Refused {
-                status: 0,
-                code: String::new(),
-                message,
-            },
+            StripeError::ConfigError(message) => {
+                GatewayError::Unavailable(format!("configuration: {message}"))
+            }
             StripeError::Timeout => GatewayError::Unavailable("timed out".into()),
         }
     }
@@ -273,6 +274,8 @@ impl StripeGateway {
         let transfer = CreateTransfer::new(StripeCurrency::USD, account_id)
             .amount(amount.to_minor_units()?)
             .metadata(metadata(payout_id))
+            // Lets an operator find a payout's transfers in Stripe's dashboard by our id.
+            .transfer_group(payout_id.to_string())
             .customize()
             .request_strategy(idempotent(idempotency_key)?)
             .send(&self.client)

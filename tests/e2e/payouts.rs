@@ -330,18 +330,24 @@ async fn twenty_requests_at_once_on_thirty_dollars_withdraw_once(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn a_payout_job_that_dies_after_stripe_answered_transfers_once(pool: PgPool) {
+async fn a_payout_job_that_dies_after_stripe_answered_pays_once(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.partner_with_balance(30).await;
-    app.onboarded().await;
-    // The first attempt to record the answer fails, as a crash between Stripe's answer and
-    // our commit would. A sequence is outside transactions, so it counts the failure.
+    let account_id = app.onboarded().await;
+    // The job dies twice, each time right after Stripe answered: once before it could
+    // record the transfer, once before it could record the bank payout. Sequences are
+    // outside transactions, so each crash happens once.
     sqlx::raw_sql(
-        "create sequence crash_once;
+        "create sequence crash_at_transfer;
+         create sequence crash_at_processing;
          create function crash_after_stripe() returns trigger language plpgsql as $$
          begin
-             if new.status = 'PROCESSING' and nextval('crash_once') = 1 then
-                 raise exception 'simulated crash after Stripe answered';
+             if old.transfer_id is null and new.transfer_id is not null
+                and new.status = 'REQUESTED' and nextval('crash_at_transfer') = 1 then
+                 raise exception 'simulated crash after Stripe made the transfer';
+             end if;
+             if new.status = 'PROCESSING' and nextval('crash_at_processing') = 1 then
+                 raise exception 'simulated crash after Stripe made the bank payout';
              end if;
              return new;
          end $$;
@@ -363,23 +369,72 @@ async fn a_payout_job_that_dies_after_stripe_answered_transfers_once(pool: PgPoo
     .await;
     assert!(processing.is_some(), "{:?}", app.payouts("ana").await);
 
+    // Run 1 made the transfer and died; run 2 asked again with the same key and got
+    // Stripe's first answer; run 3 found it recorded and did not ask.
     let transfers = app.stripe.requests_to("POST", "/v1/transfers");
-    assert_eq!(transfers.len(), 2, "the job ran twice");
     let key = format!("payout-{payout_id}-transfer");
+    assert_eq!(transfers.len(), 2, "{transfers:?}");
     assert!(
         transfers
             .iter()
             .all(|r| r.idempotency_key.as_deref() == Some(key.as_str()))
     );
-    assert!(transfers[1].replayed, "the retry got Stripe's first answer");
+    assert!(!transfers[0].replayed && transfers[1].replayed);
+    let bank = app.stripe.requests_to("POST", "/v1/payouts");
+    assert_eq!(bank.len(), 2, "{bank:?}");
+    assert!(
+        bank[1].replayed,
+        "the bank payout's retry got Stripe's first answer"
+    );
+    assert!(
+        bank.iter()
+            .all(|r| r.stripe_account.as_deref() == Some(account_id.as_str()))
+    );
     assert_eq!(app.stripe.transfers().len(), 1, "one transfer at Stripe");
-    let recorded: String =
-        sqlx::query_scalar("select transfer_id from payouts where id = $1::uuid")
+    let recorded: (String, String) =
+        sqlx::query_as("select transfer_id, stripe_payout_id from payouts where id = $1::uuid")
             .bind(&payout_id)
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!(json!(recorded), app.stripe.transfers()[0]["id"]);
+    assert_eq!(json!(recorded.0), app.stripe.transfers()[0]["id"]);
+    let bank_payouts = app.stripe.bank_payouts();
+    assert_eq!(bank_payouts.len(), 1, "one bank payout at Stripe");
+    assert_eq!(json!(recorded.1), bank_payouts[0]["id"]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_payout_the_bank_sends_back_after_paying_returns_to_the_balance(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.partner_with_balance(30).await;
+    app.onboarded().await;
+    let (_, payout) = app.request_payout("ana", json!({})).await;
+    let payout_id = payout["payout_id"].as_str().unwrap().to_owned();
+    app.run_due_jobs().await;
+    let po = app.stripe_payout_id(&payout_id).await;
+    assert_eq!(app.stripe.pay_out(&po).await, Some(200));
+    assert_eq!(app.payouts("ana").await[0]["status"], "PAID");
+    assert_eq!(app.referral_balance("ana").await, Decimal::ZERO);
+
+    // Days later Stripe reports the same payout failed: the bank returned it.
+    assert_eq!(
+        app.stripe
+            .fail_payout(&po, "The bank returned the funds")
+            .await,
+        Some(200)
+    );
+    let listed = app.payouts("ana").await;
+    assert_eq!(listed[0]["status"], "FAILED", "{listed:?}");
+    assert_eq!(app.referral_balance("ana").await, Decimal::from(30));
+    app.run_due_jobs().await;
+    let transfer_id = listed[0]["transfer_id"].as_str().unwrap();
+    let reversals = app
+        .stripe
+        .requests_to("POST", &format!("/v1/transfers/{transfer_id}/reversals"));
+    assert_eq!((reversals.len(), reversals[0].status), (1, 200));
+    let mails = app.smtp.wait_for(2).await;
+    assert!(mails.iter().any(|m| m.data.contains("is on its way")));
+    assert!(mails.iter().any(|m| m.data.contains("did not go through")));
 }
 
 #[sqlx::test(migrations = false)]
@@ -536,7 +591,18 @@ async fn a_transfer_reversed_at_stripe_fails_the_payout_on_its_way(pool: PgPool)
     app.run_due_jobs().await;
     let listed = app.payouts("ana").await;
     assert_eq!(listed[0]["status"], "PROCESSING");
-    let transfer = app.stripe.transfers()[0].clone();
+    // A partial reversal is not ours to settle: the payout stays as it is.
+    let mut transfer = app.stripe.transfers()[0].clone();
+    transfer["amount_reversed"] = json!(1000);
+    assert_eq!(
+        app.stripe
+            .emit("transfer.reversed", transfer.clone(), None)
+            .await,
+        Some(200)
+    );
+    assert_eq!(app.payouts("ana").await[0]["status"], "PROCESSING");
+    transfer["amount_reversed"] = json!(3000);
+    transfer["reversed"] = json!(true);
     assert_eq!(
         app.stripe.emit("transfer.reversed", transfer, None).await,
         Some(200)

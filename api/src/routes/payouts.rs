@@ -426,14 +426,14 @@ impl StripeWebhookApi {
         let now = state.clock.now();
         // Checked against the wall clock, not the movable one of a local installation:
         // Stripe signs with real time.
+        let secret = state
+            .config
+            .webhook_secret()
+            .map_err(|e| ApiError::new(ErrorCode::InvalidSignature, e.to_string()))?;
         stripe_signature::verify(
             signature.0.as_deref().unwrap_or_default(),
             &body.raw,
-            state
-                .config
-                .stripe_webhook_secret
-                .expose_secret()
-                .as_bytes(),
+            secret.expose_secret().as_bytes(),
             SystemClock.now(),
         )
         .map_err(|e| ApiError::new(ErrorCode::InvalidSignature, e.to_string()))?;

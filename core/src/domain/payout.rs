@@ -136,8 +136,10 @@ pub fn add_business_days(date: NaiveDate, days: u32) -> NaiveDate {
     day
 }
 
-/// The idempotency key of a payout's transfer: one per payout, for its whole life, so a
-/// job retried after any crash asks Stripe for the same transfer and gets the first one.
+/// The idempotency key of a payout's transfer, one per payout: a job that dies after
+/// Stripe answered asks again with it and gets the first transfer. Stripe keeps a key
+/// for a day, so the job also records the transfer as soon as Stripe answers and never
+/// asks again once it is recorded.
 pub fn transfer_idempotency_key(payout_id: uuid::Uuid) -> String {
     format!("payout-{payout_id}-transfer")
 }

@@ -56,7 +56,11 @@ pub fn verify(
     if candidates.is_empty() {
         return Err(SignatureError::Malformed("no v1= value"));
     }
-    if (now.timestamp() - timestamp).abs() > TOLERANCE_SECONDS {
+    let skew = now
+        .timestamp()
+        .checked_sub(timestamp)
+        .map(i64::unsigned_abs);
+    if skew.is_none_or(|skew| skew > TOLERANCE_SECONDS.unsigned_abs()) {
         return Err(SignatureError::Stale);
     }
     let expected = mac(secret, timestamp, body);
@@ -144,6 +148,11 @@ mod tests {
         );
         assert_eq!(
             verify(&header, BODY, SECRET, at(100 - TOLERANCE_SECONDS - 1)),
+            Err(SignatureError::Stale)
+        );
+        let far_past = format!("t={},v1={}", i64::MIN, "00".repeat(32));
+        assert_eq!(
+            verify(&far_past, BODY, SECRET, at(100)),
             Err(SignatureError::Stale)
         );
         for malformed in ["", "v1=00", "t=100", "t=x,v1=00", "t=100,v1=zz", "garbage"] {

@@ -367,7 +367,8 @@ pub async fn mark_paid(
     .await
 }
 
-/// Marks a payout failed and returns its amount to the referral balance. `transfer_id`
+/// Marks a payout failed (still on its way, or paid and sent back by the bank) and
+/// returns its amount to the referral balance. `transfer_id`
 /// records a transfer Stripe made before the payout failed, if it was not recorded yet.
 pub async fn mark_failed(
     conn: &mut PgConnection,
@@ -387,16 +388,19 @@ pub async fn mark_failed(
     )
     .execute(&mut *conn)
     .await?;
-    append_entry(
-        conn,
-        payout.user_id,
-        payout.id,
-        Account::PayoutInFlight,
-        EntryKind::PayoutFailed,
-        payout.amount.negated(),
-        now,
-    )
-    .await?;
+    // A paid payout's money already left the in-flight account; the bank sent it back.
+    if payout.status != PayoutStatus::Paid {
+        append_entry(
+            conn,
+            payout.user_id,
+            payout.id,
+            Account::PayoutInFlight,
+            EntryKind::PayoutFailed,
+            payout.amount.negated(),
+            now,
+        )
+        .await?;
+    }
     append_entry(
         conn,
         payout.user_id,
@@ -407,6 +411,24 @@ pub async fn mark_failed(
         now,
     )
     .await
+}
+
+/// Records the transfer Stripe made for a requested payout, as soon as Stripe answers,
+/// so that no later run asks for it again.
+pub async fn record_transfer(
+    conn: &mut PgConnection,
+    id: PayoutId,
+    transfer_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "update payouts set transfer_id = $2
+         where id = $1 and status = 'REQUESTED' and transfer_id is null",
+        id as _,
+        transfer_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Records the reversal of a failed payout's transfer.

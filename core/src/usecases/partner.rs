@@ -116,11 +116,12 @@ pub async fn downgrade(
         .await?
         .ok_or_else(|| PartnerError::UserNotFound(platform_user_id.to_owned()))?;
     let track = users::track(conn, user.id).await?;
-    // Commissions before the balance: a payment moves one from `ELIGIBLE` into the balance
-    // in one transaction, so reading in this order cannot miss it between the two reads.
+    // Commissions and payouts in flight before the balance: a payment moves a commission
+    // from `ELIGIBLE` into the balance, and a failed payout moves its amount back into it,
+    // each in one transaction, so reading in this order cannot miss one between reads.
     let outstanding = partners::outstanding_commissions(conn, user.id).await?;
-    let balance = partners::referral_balance(conn, user.id).await?;
     let in_flight = crate::store::payouts::in_flight(conn, user.id).await?;
+    let balance = partners::referral_balance(conn, user.id).await?;
     partner::may_downgrade(track, balance, outstanding, in_flight)?;
     partners::set_track(conn, user.id, Track::Basic).await?;
     tracing::info!(user_id = %user.id, "user went back to Basic");

@@ -193,19 +193,31 @@ pub async fn send(
     let Some(payout) = payouts::lock(&mut conn, payout_id).await? else {
         return Ok(Sent::Skipped(None));
     };
-    drop(conn);
     if payout.status != PayoutStatus::Requested {
         return Ok(Sent::Skipped(Some(payout.status)));
     }
-    let outcome = match stripe
-        .create_transfer(
-            &payout::transfer_idempotency_key(payout.id.0),
-            &payout.stripe_account_id,
-            payout.amount,
-            payout.id,
-        )
-        .await
-    {
+    // A transfer recorded by an earlier run is never asked for again: Stripe keeps an
+    // idempotency key for a day, and a job retried later (an operator's retry after an
+    // outage) must not depend on it.
+    let transfer = match payout.transfer_id.clone() {
+        Some(transfer_id) => Ok(transfer_id),
+        None => {
+            let created = stripe
+                .create_transfer(
+                    &payout::transfer_idempotency_key(payout.id.0),
+                    &payout.stripe_account_id,
+                    payout.amount,
+                    payout.id,
+                )
+                .await;
+            if let Ok(transfer_id) = &created {
+                payouts::record_transfer(&mut conn, payout.id, transfer_id).await?;
+            }
+            created
+        }
+    };
+    drop(conn);
+    let outcome = match transfer {
         Err(error) => Err((None, error)),
         Ok(transfer_id) => match stripe
             .create_bank_payout(
@@ -419,10 +431,14 @@ async fn settle(
     let Some(payout) = payout_of(conn, object).await? else {
         return Ok(EventOutcome::Ignored);
     };
-    match payout.status {
-        PayoutStatus::Paid | PayoutStatus::Failed => return Ok(EventOutcome::Ignored),
-        PayoutStatus::Requested => return Ok(EventOutcome::Early),
-        PayoutStatus::Processing => {}
+    match (payout.status, failure) {
+        (PayoutStatus::Failed, _) | (PayoutStatus::Paid, None) => {
+            return Ok(EventOutcome::Ignored);
+        }
+        (PayoutStatus::Requested, _) => return Ok(EventOutcome::Early),
+        // Stripe may report a payout failed days after it reported it paid: the bank sent
+        // the money back to the connected account.
+        (PayoutStatus::Processing, _) | (PayoutStatus::Paid, Some(_)) => {}
     }
     match failure {
         None => {
@@ -435,9 +451,9 @@ async fn settle(
     Ok(EventOutcome::Applied)
 }
 
-/// A transfer reversed at Stripe: a payout still on its way has failed (its money is
-/// back at the platform, so nothing is left to reverse); a failed one's reversal is
-/// recorded.
+/// A transfer reversed in full at Stripe: a payout still on its way has failed (its
+/// money is back at the platform, so nothing is left to reverse). A partial reversal is
+/// not something this engine does; it is logged for an operator.
 async fn settle_reversed(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
@@ -446,6 +462,14 @@ async fn settle_reversed(
     let Some(payout) = payout_of(conn, transfer).await? else {
         return Ok(EventOutcome::Ignored);
     };
+    let reversed = transfer
+        .get("amount_reversed")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0);
+    if reversed < payout.amount.to_minor_units()? {
+        tracing::warn!(payout_id = %payout.id, reversed, "part of a payout's transfer reversed at Stripe; left to an operator");
+        return Ok(EventOutcome::Ignored);
+    }
     match payout.status {
         PayoutStatus::Requested => Ok(EventOutcome::Early),
         PayoutStatus::Processing => {
