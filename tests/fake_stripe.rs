@@ -224,6 +224,12 @@ impl FakeStripe {
         self.deliver(&event).await
     }
 
+    /// The bank paid the Stripe payout `po_id`, and the `payout.paid` event is returned,
+    /// not sent (a webhook lost on the way).
+    pub fn pay_out_quietly(&self, po_id: &str) -> Option<Value> {
+        self.settle_payout_quietly(po_id, "paid", None)
+    }
+
     /// The bank refused the Stripe payout `po_id`: its money is back in the connected
     /// account, and the `payout.failed` event is returned, not sent.
     pub fn fail_payout_quietly(&self, po_id: &str, message: &str) -> Option<Value> {
@@ -628,6 +634,17 @@ fn route(
                 }),
             )
         }
+        ("GET", ["v1", "payouts", po_id]) => match state.payouts.get(*po_id) {
+            Some(payout) if payout["destination_account"].as_str() == stripe_account => {
+                (200, payout.clone())
+            }
+            _ => error(
+                404,
+                "invalid_request_error",
+                Some("resource_missing"),
+                "No such payout",
+            ),
+        },
         ("POST", ["v1", "payouts"]) => {
             let Some(account_id) = stripe_account else {
                 return error(

@@ -120,6 +120,20 @@ impl Job for ReversePayoutTransfer {
     const MAX_ATTEMPTS: u32 = 14;
 }
 
+/// The periodic reconciliation sweep and retention of finished jobs. Each run schedules
+/// the next one, one per time slot (the slot is the job's idempotency key), so any number
+/// of workers keep exactly one sweep going.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reconcile {
+    /// The instant this sweep was scheduled for.
+    pub slot: DateTime<Utc>,
+}
+
+impl Job for Reconcile {
+    const QUEUE: &'static str = "reconcile";
+    const MAX_ATTEMPTS: u32 = 3;
+}
+
 /// Every queue the worker serves, for operations and tests.
 pub const ALL_QUEUES: &[&str] = &[
     SendEmail::QUEUE,
@@ -130,6 +144,7 @@ pub const ALL_QUEUES: &[&str] = &[
     ReverseCommission::QUEUE,
     SendPayoutTransfer::QUEUE,
     ReversePayoutTransfer::QUEUE,
+    Reconcile::QUEUE,
 ];
 
 /// The id apalis knows a job by (a ULID string).
@@ -138,6 +153,18 @@ pub type JobId = String;
 /// Enqueue `job` to run as soon as a worker is free, inside the caller's transaction.
 pub async fn enqueue_now<J: Job>(conn: &mut PgConnection, job: &J) -> Result<JobId, StoreError> {
     store::jobs::insert(conn, job, None).await
+}
+
+/// Enqueue `job` to run at `due_at` unless a job of its queue with `key` was ever
+/// enqueued; returns whether it was. Runs in a savepoint of the caller's transaction, so a
+/// concurrent insert of the same key costs nothing but this `false`.
+pub async fn enqueue_once_at<J: Job>(
+    conn: &mut PgConnection,
+    job: &J,
+    due_at: DateTime<Utc>,
+    key: &str,
+) -> Result<bool, StoreError> {
+    store::jobs::insert_once(conn, job, due_at, key).await
 }
 
 /// Enqueue `job` to run at `due_at`, inside the caller's transaction.

@@ -18,7 +18,7 @@ use stripe_connect::account::{
 use stripe_connect::account_link::{CreateAccountLink, CreateAccountLinkType};
 use stripe_connect::transfer::CreateTransfer;
 use stripe_connect::transfer_reversal::CreateIdTransferReversal;
-use stripe_core::payout::CreatePayout;
+use stripe_core::payout::{CreatePayout, RetrievePayout};
 use stripe_types::Currency as StripeCurrency;
 
 use crate::config::{self, ConfigError};
@@ -322,6 +322,36 @@ impl StripeGateway {
             .send(&self.client)
             .await?;
         Ok(reversal.id.as_str().to_owned())
+    }
+}
+
+/// What Stripe says of a payout to a bank now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankPayoutState {
+    /// `paid`, `pending`, `in_transit`, `canceled` or `failed`.
+    pub status: String,
+    /// Why it failed, when it did.
+    pub failure_message: Option<String>,
+}
+
+impl StripeGateway {
+    /// Asks Stripe where the bank payout `stripe_payout_id` of `account_id` stands, for
+    /// payouts whose webhook never came.
+    pub async fn bank_payout_state(
+        &self,
+        account_id: &str,
+        stripe_payout_id: &str,
+    ) -> Result<BankPayoutState, GatewayError> {
+        let connected: stripe::AccountId = account_id.into();
+        let payout = RetrievePayout::new(stripe_payout_id)
+            .customize()
+            .account_id(connected)
+            .send(&self.client)
+            .await?;
+        Ok(BankPayoutState {
+            status: payout.status,
+            failure_message: payout.failure_message,
+        })
     }
 }
 

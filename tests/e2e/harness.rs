@@ -165,6 +165,7 @@ impl TestApp {
             settings: Arc::new(ProgramSettings::default()),
             mailer: Mailer::new(&self.smtp_url, "Referral Program <no-reply@test.local>").unwrap(),
             stripe: StripeGateway::new(&StripeSettings::for_tests(&self.stripe.base_url)).unwrap(),
+            sweep: referral_worker::SweepConfig::default(),
         }
     }
 

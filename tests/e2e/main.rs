@@ -11,5 +11,6 @@ mod invariants;
 mod partner;
 mod payouts;
 mod purchases;
+mod reconcile;
 mod referrals;
 mod worker;

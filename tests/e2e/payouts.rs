@@ -16,7 +16,7 @@ use referral_core::{Clock, SystemClock};
 impl TestApp {
     /// Ana, a Partner, with `balance` (dollars) in her referral balance: Bo, whom she
     /// referred, buys ten times that, and the 30 days pass.
-    async fn partner_with_balance(&self, balance: u32) {
+    pub(crate) async fn partner_with_balance(&self, balance: u32) {
         self.ana_refers_bo().await;
         self.make_partner("ana").await;
         self.buy("pur-1", "bo", &format!("{}.00", balance * 10))
@@ -25,7 +25,7 @@ impl TestApp {
         assert_eq!(self.referral_balance("ana").await, Decimal::from(balance));
     }
 
-    async fn referral_balance(&self, user_id: &str) -> Decimal {
+    pub(crate) async fn referral_balance(&self, user_id: &str) -> Decimal {
         sqlx::query_scalar(
             "select coalesce(sum(amount), 0) from ledger_entries e join users u on u.id = e.user_id
              where u.platform_user_id = $1 and account = 'REFERRAL_BALANCE'",
@@ -36,7 +36,7 @@ impl TestApp {
         .unwrap()
     }
 
-    async fn connect_stripe(&self, user_id: &str) -> (u16, Value) {
+    pub(crate) async fn connect_stripe(&self, user_id: &str) -> (u16, Value) {
         self.post(
             &format!("/v1/users/{user_id}/stripe-account"),
             Some(&self.platform_key),
@@ -46,7 +46,7 @@ impl TestApp {
     }
 
     /// Ana connects Stripe and finishes onboarding; returns her account id.
-    async fn onboarded(&self) -> String {
+    pub(crate) async fn onboarded(&self) -> String {
         let (status, body) = self.connect_stripe("ana").await;
         assert_eq!(status, 200, "{body}");
         let account_id = body["account_id"].as_str().unwrap().to_owned();
@@ -57,7 +57,7 @@ impl TestApp {
         account_id
     }
 
-    async fn request_payout(&self, user_id: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn request_payout(&self, user_id: &str, body: Value) -> (u16, Value) {
         self.post(
             &format!("/v1/users/{user_id}/payouts"),
             Some(&self.platform_key),
@@ -66,7 +66,7 @@ impl TestApp {
         .await
     }
 
-    async fn payouts(&self, user_id: &str) -> Vec<Value> {
+    pub(crate) async fn payouts(&self, user_id: &str) -> Vec<Value> {
         let (status, body) = self
             .get(
                 &format!("/v1/users/{user_id}/payouts"),
@@ -77,7 +77,7 @@ impl TestApp {
         body["items"].as_array().unwrap().clone()
     }
 
-    async fn stripe_payout_id(&self, payout_id: &str) -> String {
+    pub(crate) async fn stripe_payout_id(&self, payout_id: &str) -> String {
         sqlx::query_scalar("select stripe_payout_id from payouts where id = $1::uuid")
             .bind(payout_id)
             .fetch_one(&self.pool)
@@ -86,7 +86,7 @@ impl TestApp {
     }
 
     /// Posts `body` to the webhook with `signature` as `Stripe-Signature`.
-    async fn webhook(&self, body: &str, signature: Option<&str>) -> (u16, Value) {
+    pub(crate) async fn webhook(&self, body: &str, signature: Option<&str>) -> (u16, Value) {
         let mut request = self
             .http
             .post(self.url("/v1/stripe/webhook"))

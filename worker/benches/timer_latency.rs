@@ -81,6 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         settings: Arc::new(ProgramSettings::default()),
         mailer: Mailer::new("smtp://127.0.0.1:1", "bench@localhost")?,
         stripe: StripeGateway::new(&StripeSettings::for_tests("http://127.0.0.1:1/"))?,
+        sweep: referral_worker::SweepConfig::default(),
     };
     let settings = RuntimeSettings {
         concurrency: 4,

@@ -24,6 +24,10 @@ pub struct WorkerConfig {
     pub smtp_from: String,
     /// Stripe: key, API base, onboarding URLs (`STRIPE_*`).
     pub stripe: StripeSettings,
+    /// Time between reconciliation sweeps (`RECONCILE_INTERVAL_SECS`).
+    pub reconcile_interval: Duration,
+    /// How long finished jobs are kept (`DONE_JOB_RETENTION_DAYS`).
+    pub done_job_retention_days: u64,
     /// Local installations only: follow the movable clock (`DEV_TIME_TRAVEL`).
     pub dev_time_travel: bool,
 }
@@ -44,6 +48,11 @@ impl WorkerConfig {
             smtp_url: config::url("SMTP_URL", "smtp://127.0.0.1:2525", &["smtp", "smtps"])?,
             smtp_from: config::string("SMTP_FROM", "Referral Program <no-reply@localhost>"),
             stripe: StripeSettings::from_env()?,
+            reconcile_interval: Duration::from_secs(config::positive(
+                "RECONCILE_INTERVAL_SECS",
+                300,
+            )?),
+            done_job_retention_days: config::positive("DONE_JOB_RETENTION_DAYS", 7)?,
             dev_time_travel: config::parsed("DEV_TIME_TRAVEL", false)?,
         })
     }

@@ -9,4 +9,4 @@ pub mod mailer;
 pub mod runtime;
 
 pub use config::WorkerConfig;
-pub use runtime::{JobEnv, Queues, RuntimeSettings, WorkerHandle};
+pub use runtime::{JobEnv, Queues, RuntimeSettings, SweepConfig, WorkerHandle};

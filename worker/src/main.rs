@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use referral_core::stripe::StripeGateway;
+use referral_core::usecases::reconcile::SweepSettings;
 use referral_core::{Clock, ProgramSettings, SystemClock, dev_time};
 use referral_worker::runtime::RuntimeSettings;
-use referral_worker::{JobEnv, WorkerConfig, mailer::Mailer};
+use referral_worker::{JobEnv, SweepConfig, WorkerConfig, mailer::Mailer};
 use sqlx::postgres::PgPoolOptions;
 
 #[tokio::main]
@@ -42,6 +43,16 @@ async fn run() -> anyhow::Result<()> {
         settings: Arc::new(ProgramSettings::default()),
         mailer: Mailer::new(&config.smtp_url, &config.smtp_from)?,
         stripe: StripeGateway::new(&config.stripe)?,
+        sweep: SweepConfig {
+            interval: chrono::Duration::from_std(config.reconcile_interval)?,
+            settings: SweepSettings {
+                // Clamped to a century: chrono's durations are bounded.
+                done_retention: chrono::Duration::days(
+                    i64::try_from(config.done_job_retention_days.min(36_500)).unwrap_or(36_500),
+                ),
+                ..SweepSettings::default()
+            },
+        },
     };
     let settings = RuntimeSettings {
         concurrency: config.concurrency,
@@ -50,6 +61,10 @@ async fn run() -> anyhow::Result<()> {
         shutdown_grace: Duration::from_secs(30),
     };
     tracing::info!(concurrency = config.concurrency, "worker started");
+    // The first sweep, unless a worker scheduled it already (and a broken chain revived).
+    referral_worker::jobs::reconcile::schedule_next(&env)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     referral_worker::Queues::all(env, settings)
         .spawn(shutdown_signal())
         .wait()

@@ -40,6 +40,7 @@ use futures::future::BoxFuture;
 use referral_core::jobs::{self, Job};
 use referral_core::store::jobs as jobs_store;
 use referral_core::stripe::StripeGateway;
+use referral_core::usecases::reconcile::SweepSettings;
 use referral_core::{Clock, ProgramSettings, StoreError};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -60,6 +61,26 @@ pub struct JobEnv {
     pub mailer: Mailer,
     /// Stripe.
     pub stripe: StripeGateway,
+    /// The reconciliation sweep's period and thresholds.
+    pub sweep: SweepConfig,
+}
+
+/// The reconciliation sweep's period and thresholds.
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    /// Time between sweeps (`RECONCILE_INTERVAL_SECS`).
+    pub interval: chrono::Duration,
+    /// Overdue and retention thresholds.
+    pub settings: SweepSettings,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            interval: chrono::Duration::minutes(5),
+            settings: SweepSettings::default(),
+        }
+    }
 }
 
 /// How a job ended when it did not fail.
@@ -355,6 +376,7 @@ impl Queues {
             .with::<jobs::ReverseCommission>()
             .with::<jobs::SendPayoutTransfer>()
             .with::<jobs::ReversePayoutTransfer>()
+            .with::<jobs::Reconcile>()
     }
 
     /// Adds the queue of job type `J`.

@@ -71,11 +71,64 @@ pub async fn insert<J: Job>(
     job: &J,
     due_at: Option<DateTime<Utc>>,
 ) -> Result<JobId, StoreError> {
+    insert_keyed(conn, job, due_at, None).await
+}
+
+/// Inserts `job` to run at `due_at` unless its queue ever had a job with `key` (apalis's
+/// unique `(job_type, idempotency_key)`); returns whether it did. The insert runs in a
+/// savepoint, so losing a race with another process leaves the caller's transaction
+/// usable.
+pub async fn insert_once<J: Job>(
+    conn: &mut PgConnection,
+    job: &J,
+    due_at: DateTime<Utc>,
+    key: &str,
+) -> Result<bool, StoreError> {
+    if key_used(conn, J::QUEUE, key).await? {
+        return Ok(false);
+    }
+    let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
+    match insert_keyed(&mut savepoint, job, Some(due_at), Some(key)).await {
+        Ok(_) => {
+            savepoint.commit().await?;
+            Ok(true)
+        }
+        Err(error) => {
+            savepoint.rollback().await?;
+            if key_used(conn, J::QUEUE, key).await? {
+                Ok(false)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+async fn key_used(conn: &mut PgConnection, queue: &str, key: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"select exists(select 1 from apalis.jobs where job_type = $1 and idempotency_key = $2)
+           as "used!""#,
+        queue,
+        key
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+async fn insert_keyed<J: Job>(
+    conn: &mut PgConnection,
+    job: &J,
+    due_at: Option<DateTime<Utc>>,
+    key: Option<&str>,
+) -> Result<JobId, StoreError> {
     let payload = serde_json::to_vec(job)?;
     let id = ulid::Ulid::generate();
     let mut task = TaskBuilder::new(payload)
         .task_id(TaskId::from_ulid(id))
         .max_attempts(J::MAX_ATTEMPTS as usize);
+    if let Some(key) = key {
+        task = task.idempotency_key(key);
+    }
     if let Some(due_at) = due_at {
         task = task.run_at_timestamp(ceil_seconds(due_at));
     }
@@ -93,6 +146,13 @@ pub async fn insert<J: Job>(
     }
     tracing::debug!(queue = J::QUEUE, job_id = %id, ?due_at, "job enqueued");
     Ok(id)
+}
+
+/// The database's clock, which apalis compares `run_at` with and stamps `done_at` by.
+pub async fn database_now(conn: &mut PgConnection) -> Result<DateTime<Utc>, StoreError> {
+    Ok(sqlx::query_scalar!(r#"select now() as "now!""#)
+        .fetch_one(conn)
+        .await?)
 }
 
 /// Whole seconds since the epoch at or after `at` (0 for instants before it).

@@ -11,5 +11,6 @@ pub mod ledger;
 pub mod partners;
 pub mod payouts;
 pub mod purchases;
+pub mod reconcile;
 pub mod referrals;
 pub mod users;

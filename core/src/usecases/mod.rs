@@ -12,6 +12,7 @@ pub mod operations;
 pub mod partner;
 pub mod payouts;
 pub mod purchases;
+pub mod reconcile;
 pub mod referrals;
 pub mod signup;
 pub mod users;

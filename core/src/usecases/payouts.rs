@@ -431,6 +431,17 @@ async fn settle(
     let Some(payout) = payout_of(conn, object).await? else {
         return Ok(EventOutcome::Ignored);
     };
+    settle_found(conn, now, &payout, failure).await
+}
+
+/// Moves a locked `payout` to `PAID`, or to `FAILED` with `failure`, when its status
+/// allows it.
+pub(crate) async fn settle_found(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    payout: &Payout,
+    failure: Option<&str>,
+) -> Result<EventOutcome, StoreError> {
     match (payout.status, failure) {
         (PayoutStatus::Failed, _) | (PayoutStatus::Paid, None) => {
             return Ok(EventOutcome::Ignored);
@@ -442,11 +453,11 @@ async fn settle(
     }
     match failure {
         None => {
-            payouts::mark_paid(conn, &payout, now).await?;
+            payouts::mark_paid(conn, payout, now).await?;
             let to = users::email_of(conn, payout.user_id).await?;
-            queue_email(conn, now, &mail::paid(&to, &payout)).await?;
+            queue_email(conn, now, &mail::paid(&to, payout)).await?;
         }
-        Some(reason) => fail(conn, &payout, None, reason, now).await?,
+        Some(reason) => fail(conn, payout, None, reason, now).await?,
     }
     Ok(EventOutcome::Applied)
 }

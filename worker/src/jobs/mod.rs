@@ -5,6 +5,7 @@ mod expire_signup_credit;
 mod grant_signup_credit;
 mod make_commission_eligible;
 mod pay_commission;
+pub mod reconcile;
 mod reverse_commission;
 mod reverse_payout_transfer;
 mod send_email;
