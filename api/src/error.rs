@@ -14,6 +14,7 @@ use referral_core::domain::payout::PayoutRefused;
 use referral_core::usecases::UserLookupError;
 use referral_core::usecases::api_keys::AuthError;
 use referral_core::usecases::clicks::ClickError;
+use referral_core::usecases::operations::OperationError;
 use referral_core::usecases::partner::PartnerError;
 use referral_core::usecases::payouts::PayoutError;
 use referral_core::usecases::purchases::{PurchaseError, RefundError};
@@ -47,6 +48,8 @@ pub enum ErrorCode {
     DevTimeTravelDisabled,
     /// No purchase has the `purchase_id` of the path (404).
     PurchaseNotFound,
+    /// No job has the `job_id` of the path (404).
+    JobNotFound,
     /// The route exists, not with this method (405).
     MethodNotAllowed,
     /// A user with this `user_id` exists already (409).
@@ -61,6 +64,8 @@ pub enum ErrorCode {
     PurchaseIdReused,
     /// The refund id was recorded before with a different body (409).
     RefundIdReused,
+    /// Only failed jobs can be retried or discarded by hand (409).
+    JobNotFailed,
     /// The user is a Partner already (409).
     AlreadyPartner,
     /// The agreement signed is not the current one (409).
@@ -124,7 +129,8 @@ impl ErrorCode {
             | Self::UserNotFound
             | Self::UnknownReferralCode
             | Self::DevTimeTravelDisabled
-            | Self::PurchaseNotFound => StatusCode::NOT_FOUND,
+            | Self::PurchaseNotFound
+            | Self::JobNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UserAlreadyExists
             | Self::EmailAlreadyRegistered
@@ -132,6 +138,7 @@ impl ErrorCode {
             | Self::ReferenceReused
             | Self::PurchaseIdReused
             | Self::RefundIdReused
+            | Self::JobNotFailed
             | Self::AlreadyPartner
             | Self::AgreementNotCurrent
             | Self::NotAPartner
@@ -261,7 +268,8 @@ impl ApiError {
             | ErrorCode::UserNotFound
             | ErrorCode::UnknownReferralCode
             | ErrorCode::DevTimeTravelDisabled
-            | ErrorCode::PurchaseNotFound => Self::NotFound(body),
+            | ErrorCode::PurchaseNotFound
+            | ErrorCode::JobNotFound => Self::NotFound(body),
             ErrorCode::MethodNotAllowed => Self::MethodNotAllowed(body),
             ErrorCode::UserAlreadyExists
             | ErrorCode::EmailAlreadyRegistered
@@ -269,6 +277,7 @@ impl ApiError {
             | ErrorCode::ReferenceReused
             | ErrorCode::PurchaseIdReused
             | ErrorCode::RefundIdReused
+            | ErrorCode::JobNotFailed
             | ErrorCode::AlreadyPartner
             | ErrorCode::AgreementNotCurrent
             | ErrorCode::NotAPartner
@@ -661,6 +670,20 @@ impl From<PayoutError> for ApiError {
                 ApiError::new(ErrorCode::StripeError, message)
             }
             PayoutError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<OperationError> for ApiError {
+    fn from(error: OperationError) -> Self {
+        match error {
+            OperationError::JobNotFound(_) => {
+                ApiError::new(ErrorCode::JobNotFound, error.to_string()).with_field("job_id")
+            }
+            OperationError::NotFailed { .. } => {
+                ApiError::new(ErrorCode::JobNotFailed, error.to_string())
+            }
+            OperationError::Store(e) => e.into(),
         }
     }
 }

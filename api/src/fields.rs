@@ -226,6 +226,21 @@ impl TextRule for FullNameText {
     }
 }
 
+/// Why an operator discarded a job: printable, not blank.
+#[derive(Debug)]
+pub enum ReasonText {}
+
+impl TextRule for ReasonText {
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: usize = 500;
+    const PATTERN: &'static str = FullNameText::PATTERN;
+    const WHAT: &'static str = "reason";
+
+    fn check(value: &str) -> Result<(), String> {
+        FullNameText::check(value)
+    }
+}
+
 /// A version name, such as an agreement's.
 #[derive(Debug)]
 pub enum VersionText {}

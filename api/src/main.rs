@@ -60,6 +60,34 @@ enum JobsCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// List jobs by queue and state (pending, scheduled, running, failed, done).
+    List {
+        /// Only this queue (e.g. send_payout_transfer).
+        #[arg(long)]
+        queue: Option<String>,
+        /// Only this state.
+        #[arg(long, value_parser = ["pending", "scheduled", "running", "failed", "done"])]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Retry every failed job of a queue.
+    RetryQueue {
+        /// The queue.
+        queue: String,
+        /// Only jobs that failed at or after this instant (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Discard a failed job for good, with a reason (kept with its payload).
+    Discard {
+        /// The job.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[tokio::main]
@@ -100,30 +128,86 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(JobsCommand::Failed { limit }) => {
             let pool = connect(&config).await?;
             let rows = operations::failed_jobs(&mut *pool.acquire().await?, limit).await?;
-            let mut out = String::new();
-            for row in rows {
-                out.push_str(&format!(
-                    "{}\t{}\t{}\t{}/{}\t{}\n",
-                    row.id,
-                    row.queue,
-                    row.status,
-                    row.attempts,
-                    row.max_attempts,
-                    row.last_error.unwrap_or_default()
-                ));
+            write_stdout(&job_lines(rows))
+        }
+        Command::Jobs(JobsCommand::List {
+            queue,
+            state,
+            limit,
+        }) => {
+            if let Some(queue) = &queue
+                && !referral_core::jobs::ALL_QUEUES.contains(&queue.as_str())
+            {
+                anyhow::bail!(
+                    "unknown queue `{queue}`; queues: {}",
+                    referral_core::jobs::ALL_QUEUES.join(", ")
+                );
             }
-            write_stdout(&out)
+            let pool = connect(&config).await?;
+            let rows = operations::list(
+                &mut *pool.acquire().await?,
+                queue.as_deref(),
+                state.as_deref(),
+                limit,
+            )
+            .await?;
+            write_stdout(&job_lines(rows))
+        }
+        Command::Jobs(JobsCommand::RetryQueue { queue, since }) => {
+            let pool = connect(&config).await?;
+            let mut tx = pool.begin().await?;
+            let retried =
+                operations::retry_queue(&mut tx, &queue, since, &cli_actor(), SystemClock.now())
+                    .await?;
+            tx.commit().await?;
+            write_stdout(&format!("retried {} jobs of {queue}\n", retried.len()))
+        }
+        Command::Jobs(JobsCommand::Discard { id, reason }) => {
+            let pool = connect(&config).await?;
+            let mut tx = pool.begin().await?;
+            let row =
+                operations::discard(&mut tx, &id, &reason, &cli_actor(), SystemClock.now()).await?;
+            tx.commit().await?;
+            write_stdout(&format!("discarded {} of {}\n", row.id, row.queue))
         }
         Command::Jobs(JobsCommand::Retry { ids }) => {
             let pool = connect(&config).await?;
             let asked = ids.len();
-            let outcome = operations::retry(&mut *pool.acquire().await?, ids).await?;
+            let mut tx = pool.begin().await?;
+            let outcome = operations::retry(&mut tx, ids, &cli_actor(), SystemClock.now()).await?;
+            tx.commit().await?;
             write_stdout(&format!(
                 "retried {} of {asked} jobs\n",
                 outcome.retried.len()
             ))
         }
     }
+}
+
+/// Who an action from the command line is recorded as.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+/// One line per job: id, queue, state, attempts, due, last error.
+fn job_lines(rows: Vec<operations::JobRow>) -> String {
+    rows.into_iter()
+        .map(|row| {
+            format!(
+                "{}\t{}\t{}\t{}/{}\t{}\t{}\n",
+                row.id,
+                row.queue,
+                row.state,
+                row.attempts,
+                row.max_attempts,
+                row.run_at.to_rfc3339(),
+                row.last_error.unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 fn write_stdout(text: &str) -> anyhow::Result<()> {

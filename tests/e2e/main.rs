@@ -8,6 +8,7 @@ mod foundation;
 mod hardening;
 mod harness;
 mod invariants;
+mod operations;
 mod partner;
 mod payouts;
 mod purchases;

@@ -50,8 +50,13 @@ pub struct JobRow {
     pub id: String,
     /// Queue name.
     pub queue: String,
-    /// Pending, Queued, Running, Done, Failed or Killed.
+    /// apalis's status: Pending, Queued, Running, Done, Failed or Killed.
     pub status: String,
+    /// How it reads to an operator: `done`; `running` (claimed or running); `failed`
+    /// once it will not run again by itself (out of attempts, or aborted); otherwise
+    /// `scheduled` while due later (a retry waiting out its backoff included) or
+    /// `pending` when due.
+    pub state: String,
     /// Attempts so far.
     pub attempts: i32,
     /// Attempts allowed.
@@ -62,6 +67,8 @@ pub struct JobRow {
     pub last_error: Option<String>,
     /// The job payload as JSON text.
     pub payload: String,
+    /// When it finished (done, or failed for the last time).
+    pub done_at: Option<DateTime<Utc>>,
 }
 
 /// Inserts `job` into its queue on `conn` (the caller's transaction), to run at `due_at`
@@ -216,7 +223,14 @@ pub async fn list_dead(conn: &mut PgConnection, limit: i64) -> Result<Vec<JobRow
     Ok(sqlx::query_as!(
         JobRow,
         r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
-                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!"
+                  case when status = 'Done' then 'done'
+                       when status in ('Queued', 'Running') then 'running'
+                       when status = 'Killed' or (status = 'Failed' and attempts >= max_attempts)
+                            then 'failed'
+                       when run_at > now() then 'scheduled'
+                       else 'pending' end as "state!",
+                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!",
+                  done_at
            from apalis.jobs
            where (status = 'Failed' and attempts >= max_attempts) or status = 'Killed'
            order by done_at desc nulls last, id limit $1"#,
@@ -231,7 +245,14 @@ pub async fn list_queue(conn: &mut PgConnection, queue: &str) -> Result<Vec<JobR
     Ok(sqlx::query_as!(
         JobRow,
         r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
-                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!"
+                  case when status = 'Done' then 'done'
+                       when status in ('Queued', 'Running') then 'running'
+                       when status = 'Killed' or (status = 'Failed' and attempts >= max_attempts)
+                            then 'failed'
+                       when run_at > now() then 'scheduled'
+                       else 'pending' end as "state!",
+                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!",
+                  done_at
            from apalis.jobs where job_type = $1 order by run_at desc, id desc"#,
         queue
     )
@@ -244,7 +265,14 @@ pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<JobRow>, S
     Ok(sqlx::query_as!(
         JobRow,
         r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
-                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!"
+                  case when status = 'Done' then 'done'
+                       when status in ('Queued', 'Running') then 'running'
+                       when status = 'Killed' or (status = 'Failed' and attempts >= max_attempts)
+                            then 'failed'
+                       when run_at > now() then 'scheduled'
+                       else 'pending' end as "state!",
+                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!",
+                  done_at
            from apalis.jobs where id = $1"#,
         id
     )
@@ -310,4 +338,86 @@ pub async fn count_busy(conn: &mut PgConnection) -> Result<i64, StoreError> {
     )
     .fetch_one(conn)
     .await?)
+}
+
+/// Jobs of `queue` (or all queues) in `state` (or any), most recently due first.
+pub async fn list(
+    conn: &mut PgConnection,
+    queue: Option<&str>,
+    state: Option<&str>,
+    limit: i64,
+) -> Result<Vec<JobRow>, StoreError> {
+    Ok(sqlx::query_as!(
+        JobRow,
+        r#"select id, queue as "queue!", status, attempts, max_attempts, run_at,
+                  state as "state!", last_error, payload as "payload!", done_at
+           from (
+               select id, job_type as queue, status, attempts, max_attempts, run_at,
+                      case when status = 'Done' then 'done'
+                           when status in ('Queued', 'Running') then 'running'
+                           when status = 'Killed'
+                                or (status = 'Failed' and attempts >= max_attempts) then 'failed'
+                           when run_at > now() then 'scheduled'
+                           else 'pending' end as state,
+                      last_result::text as last_error, convert_from(job, 'UTF8') as payload,
+                      done_at
+               from apalis.jobs where ($1::text is null or job_type = $1)
+           ) j
+           where ($2::text is null or j.state = $2)
+           order by j.run_at desc, j.id desc limit $3"#,
+        queue,
+        state,
+        limit
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Locks one job row for an operator's action.
+pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<JobRow>, StoreError> {
+    Ok(sqlx::query_as!(
+        JobRow,
+        r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
+                  case when status = 'Done' then 'done'
+                       when status in ('Queued', 'Running') then 'running'
+                       when status = 'Killed' or (status = 'Failed' and attempts >= max_attempts)
+                            then 'failed'
+                       when run_at > now() then 'scheduled'
+                       else 'pending' end as "state!",
+                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!",
+                  done_at
+           from apalis.jobs where id = $1 for update"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Ids of the failed jobs of `queue` that failed at or after `since`, locked.
+pub async fn lock_failed_of_queue(
+    conn: &mut PgConnection,
+    queue: &str,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        "select id from apalis.jobs
+         where job_type = $1
+           and ((status = 'Failed' and attempts >= max_attempts) or status = 'Killed')
+           and ($2::timestamptz is null or done_at >= $2)
+         order by done_at, id
+         for update skip locked",
+        queue,
+        since
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Deletes a job row (an operator discarding a failed job; its record is kept in
+/// `job_actions`).
+pub async fn delete(conn: &mut PgConnection, id: &str) -> Result<(), StoreError> {
+    sqlx::query!("delete from apalis.jobs where id = $1", id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

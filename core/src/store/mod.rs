@@ -6,6 +6,7 @@ pub mod clicks;
 pub mod commissions;
 pub mod credit;
 pub mod emails;
+pub mod job_actions;
 pub mod jobs;
 pub mod ledger;
 pub mod partners;
