@@ -53,6 +53,7 @@ pub struct AppState {
 
 type Apis = (
     routes::health::HealthApi,
+    routes::health::MetricsApi,
     routes::users::UsersApi,
     routes::referrals::ReferralsApi,
     routes::wallet::WalletApi,
@@ -71,6 +72,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             routes::health::HealthApi,
+            routes::health::MetricsApi,
             routes::users::UsersApi,
             routes::referrals::ReferralsApi,
             routes::wallet::WalletApi,
@@ -157,6 +159,7 @@ fn sane_request_id(value: &poem::http::HeaderValue) -> bool {
 
 /// The whole HTTP application: API, interactive docs at `/docs`, spec at `/openapi.json`.
 pub fn app(state: AppState) -> impl Endpoint {
+    referral_core::telemetry::handle();
     let api = openapi();
     let spec = spec_json();
     let docs = api.swagger_ui_html().replace(&api.spec(), &spec);
@@ -181,8 +184,20 @@ pub fn app(state: AppState) -> impl Endpoint {
         .around(|endpoint, request| async move {
             let method = request.method().clone();
             let path = request.uri().path().to_owned();
+            let started = std::time::Instant::now();
             let response = endpoint.call(request).await?;
-            tracing::info!(%method, %path, status = response.status().as_u16(), "request done");
+            let status = response.status().as_u16();
+            // The operation's id, not the path: paths carry ids, and a label per id
+            // would grow without bound.
+            let operation = response
+                .data::<poem_openapi::OperationId>()
+                .map_or("other", |id| id.0);
+            metrics::counter!("referral_http_requests_total",
+                "operation" => operation, "status" => status.to_string())
+            .increment(1);
+            metrics::histogram!("referral_http_request_duration_seconds", "operation" => operation)
+                .record(started.elapsed().as_secs_f64());
+            tracing::info!(%method, %path, status, "request done");
             Ok(response)
         })
         .with(RequestId::with_header_name(REQUEST_ID_HEADER).reuse_id(ReuseId::Use))

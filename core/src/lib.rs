@@ -17,6 +17,7 @@ pub mod money;
 pub mod settings;
 pub mod store;
 pub mod stripe;
+pub mod telemetry;
 pub mod usecases;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -218,3 +218,86 @@ async fn failed_jobs_of_a_queue_are_retried_together_or_discarded_with_a_reason(
         "{body}"
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn metrics_show_requests_jobs_money_and_backlog_to_operators_only(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.ana_refers_bo().await;
+    let (status, _) = app.get("/metrics", None).await;
+    assert_eq!(status, 401);
+    let (status, _) = app.get("/metrics", Some(&app.platform_key)).await;
+    assert_eq!(status, 403);
+
+    let response = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"referral_http_requests_total{operation="createUser",status="201"}"#,
+        r#"referral_http_request_duration_seconds_bucket{operation="createUser""#,
+        r#"referral_jobs_total{queue="grant_signup_credit",outcome="done"}"#,
+        r#"referral_job_duration_seconds_count{queue="grant_signup_credit"}"#,
+        r#"referral_queue_scheduled_jobs{queue="expire_signup_credit"} 1"#,
+        r#"referral_queue_due_jobs{queue="send_payout_transfer"} 0"#,
+        r#"referral_queue_oldest_due_seconds{queue="send_email"} 0"#,
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+
+    // The api's readiness carries the backlog too.
+    let (status, ready) = app.get("/readyz", None).await;
+    assert_eq!(status, 200);
+    let expiry = ready["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "expire_signup_credit")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (expiry["scheduled"].as_i64(), expiry["due"].as_i64()),
+        (Some(1), Some(0))
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_worker_answers_health_and_metrics_on_its_own_port(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    tokio::spawn(referral_worker::http::serve(
+        addr,
+        app.pool.clone(),
+        std::future::pending(),
+    ));
+    let get = |path: &'static str| {
+        let http = app.http.clone();
+        async move {
+            for _ in 0..50 {
+                if let Ok(response) = http.get(format!("http://{addr}{path}")).send().await {
+                    let status = response.status().as_u16();
+                    return (status, response.text().await.unwrap());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("worker http never answered");
+        }
+    };
+    assert_eq!(get("/healthz").await, (200, "ok".to_owned()));
+    assert_eq!(get("/readyz").await, (200, "ready".to_owned()));
+    let (status, text) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("referral_queue_failed_jobs{queue=\"reconcile\"} 0"),
+        "{text}"
+    );
+}

@@ -28,6 +28,10 @@ pub struct WorkerConfig {
     pub reconcile_interval: Duration,
     /// How long finished jobs are kept (`DONE_JOB_RETENTION_DAYS`).
     pub done_job_retention_days: u64,
+    /// Where the worker's health and metrics listen (`WORKER_HTTP_ADDR`).
+    pub http_addr: std::net::SocketAddr,
+    /// Time between heartbeat log lines (`WORKER_HEARTBEAT_SECS`).
+    pub heartbeat: Duration,
     /// Local installations only: follow the movable clock (`DEV_TIME_TRAVEL`).
     pub dev_time_travel: bool,
 }
@@ -53,6 +57,11 @@ impl WorkerConfig {
                 300,
             )?),
             done_job_retention_days: config::positive("DONE_JOB_RETENTION_DAYS", 7)?,
+            http_addr: config::parsed(
+                "WORKER_HTTP_ADDR",
+                std::net::SocketAddr::from(([127, 0, 0, 1], 9464)),
+            )?,
+            heartbeat: Duration::from_secs(config::positive("WORKER_HEARTBEAT_SECS", 60)?),
             dev_time_travel: config::parsed("DEV_TIME_TRAVEL", false)?,
         })
     }

@@ -4,6 +4,7 @@
 //! worker names); `jobs/` holds one handler per job, each a thin shell around a use case.
 
 pub mod config;
+pub mod http;
 pub mod jobs;
 pub mod mailer;
 pub mod runtime;

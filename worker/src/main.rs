@@ -65,11 +65,32 @@ async fn run() -> anyhow::Result<()> {
     referral_worker::jobs::reconcile::schedule_next(&env)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
-    referral_worker::Queues::all(env, settings)
+    let http_pool = env.pool.clone();
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http_addr = config.http_addr;
+    let http_serving = http_pool.clone();
+    let http = tokio::spawn(async move {
+        let stop = async move {
+            let _ = http_stopped.await;
+        };
+        // The queues run on without it: health and metrics are for operators, not money.
+        if let Err(error) = referral_worker::http::serve(http_addr, http_serving, stop).await {
+            tracing::error!(%error, %http_addr, "worker health server cannot serve (WORKER_HTTP_ADDR)");
+        }
+    });
+    let heartbeat = tokio::spawn(referral_worker::http::heartbeat(
+        http_pool,
+        config.heartbeat,
+    ));
+    let stopped = referral_worker::Queues::all(env, settings)
         .spawn(shutdown_signal())
         .wait()
         .await
-        .map_err(|e| anyhow::anyhow!(e))?;
+        .map_err(|e| anyhow::anyhow!(e));
+    heartbeat.abort();
+    let _ = http_stop.send(());
+    let _ = http.await;
+    stopped?;
     tracing::info!("worker stopped");
     Ok(())
 }

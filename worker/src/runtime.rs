@@ -167,7 +167,20 @@ async fn execute<J: JobHandler>(
     task_id: TaskId,
     worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
-    match job.handle(&ctx.env).await {
+    let started = std::time::Instant::now();
+    let result = job.handle(&ctx.env).await;
+    let outcome = match &result {
+        Ok(JobOutcome::Done) => "done",
+        Ok(JobOutcome::Skipped(_)) => "skipped",
+        Ok(JobOutcome::NotYetDue(_)) => "not_yet_due",
+        Err(JobError::Transient(_)) => "retry",
+        Err(JobError::Permanent(_)) => "failed",
+    };
+    metrics::counter!("referral_jobs_total", "queue" => J::QUEUE, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("referral_job_duration_seconds", "queue" => J::QUEUE)
+        .record(started.elapsed().as_secs_f64());
+    match result {
         Ok(JobOutcome::Done) => {
             tracing::info!("job done");
             Ok(())

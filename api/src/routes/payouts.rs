@@ -367,6 +367,7 @@ impl PayoutsApi {
         let payout =
             payouts::request(&mut tx, &state.settings, now, user_id.0.as_str(), amount).await?;
         tx.commit().await?;
+        referral_core::telemetry::money_moved("payout_requested", payout.amount);
         Ok(PayoutCreated::Created(Json(payout.into())))
     }
 

@@ -421,3 +421,56 @@ pub async fn delete(conn: &mut PgConnection, id: &str) -> Result<(), StoreError>
         .await?;
     Ok(())
 }
+
+/// A queue's backlog, as operators and `/metrics` see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueDepth {
+    /// Queue name.
+    pub queue: String,
+    /// Due and waiting for a worker.
+    pub due: i64,
+    /// Due later (timers, retries in backoff).
+    pub scheduled: i64,
+    /// Claimed or running.
+    pub running: i64,
+    /// Failed for good, waiting for an operator.
+    pub failed: i64,
+    /// How long the oldest due job has waited, in seconds (0 when none is due).
+    pub oldest_due_seconds: f64,
+}
+
+impl QueueDepth {
+    /// A queue with no job.
+    pub fn empty(queue: &str) -> Self {
+        Self {
+            queue: queue.to_owned(),
+            due: 0,
+            scheduled: 0,
+            running: 0,
+            failed: 0,
+            oldest_due_seconds: 0.0,
+        }
+    }
+}
+
+/// Every queue's backlog. Reads the rows not yet done, so it grows with the backlog:
+/// fine for a scrape every few seconds, not for a hot path.
+pub async fn queue_depths(conn: &mut PgConnection) -> Result<Vec<QueueDepth>, StoreError> {
+    Ok(sqlx::query_as!(
+        QueueDepth,
+        r#"select job_type as "queue!",
+                  count(*) filter (where status in ('Pending', 'Failed')
+                                     and attempts < max_attempts and run_at <= now()) as "due!",
+                  count(*) filter (where status in ('Pending', 'Failed')
+                                     and attempts < max_attempts and run_at > now()) as "scheduled!",
+                  count(*) filter (where status in ('Queued', 'Running')) as "running!",
+                  count(*) filter (where status = 'Killed'
+                                     or (status = 'Failed' and attempts >= max_attempts)) as "failed!",
+                  coalesce(extract(epoch from now() - min(run_at) filter (
+                      where status in ('Pending', 'Failed') and attempts < max_attempts
+                        and run_at <= now())), 0)::float8 as "oldest_due_seconds!"
+           from apalis.jobs where status <> 'Done' group by job_type"#
+    )
+    .fetch_all(conn)
+    .await?)
+}

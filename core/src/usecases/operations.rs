@@ -155,6 +155,21 @@ async fn record(
     job_actions::insert(conn, row, action, actor, reason, now).await
 }
 
+/// Every queue's backlog (queues with no job included, as zeros).
+pub async fn backlog(pool: &sqlx::PgPool) -> Result<Vec<jobs::QueueDepth>, StoreError> {
+    let depths = jobs::queue_depths(&mut *pool.acquire().await?).await?;
+    Ok(crate::jobs::ALL_QUEUES
+        .iter()
+        .map(|name| {
+            depths
+                .iter()
+                .find(|d| d.queue == *name)
+                .cloned()
+                .unwrap_or_else(|| jobs::QueueDepth::empty(name))
+        })
+        .collect())
+}
+
 /// Whether the database answers (readiness).
 pub async fn database_answers(pool: &sqlx::PgPool) -> Result<(), StoreError> {
     sqlx::query!("select 1 as answer").fetch_one(pool).await?;

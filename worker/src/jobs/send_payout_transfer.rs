@@ -1,6 +1,7 @@
 //! `SendPayoutTransfer`: sends a requested payout through Stripe, once.
 
 use referral_core::jobs::SendPayoutTransfer;
+use referral_core::telemetry;
 use referral_core::usecases::payouts::{self, PayoutError, Sent};
 
 use crate::runtime::{JobEnv, JobError, JobHandler, JobOutcome};
@@ -17,8 +18,14 @@ impl JobHandler for SendPayoutTransfer {
                 other => JobError::transient(other),
             })?;
         Ok(match sent {
-            Sent::Processing(_) => JobOutcome::Done,
-            Sent::Failed(_) => JobOutcome::Done,
+            Sent::Processing(payout) => {
+                telemetry::money_moved("payout_sent", payout.amount);
+                JobOutcome::Done
+            }
+            Sent::Failed(payout) => {
+                telemetry::money_moved("payout_failed", payout.amount);
+                JobOutcome::Done
+            }
             Sent::Skipped(_) => JobOutcome::Skipped("payout already sent or settled"),
         })
     }
