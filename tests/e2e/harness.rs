@@ -175,6 +175,7 @@ impl TestApp {
             poll_interval: POLL_INTERVAL,
             retry_base: RETRY_BASE,
             shutdown_grace: Duration::from_secs(10),
+            orphan_after: Duration::from_secs(10),
         }
     }
 

@@ -88,6 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         poll_interval,
         retry_base: Duration::from_secs(1),
         shutdown_grace: Duration::from_secs(5),
+        orphan_after: Duration::from_secs(10),
     };
     let worker = Queues::new(env, settings)
         .with::<LatencyProbe>()

@@ -32,6 +32,8 @@ pub struct WorkerConfig {
     pub http_addr: std::net::SocketAddr,
     /// Time between heartbeat log lines (`WORKER_HEARTBEAT_SECS`).
     pub heartbeat: Duration,
+    /// Silence after which a worker's jobs go to the others (`WORKER_ORPHAN_AFTER_SECS`).
+    pub orphan_after: Duration,
     /// Local installations only: follow the movable clock (`DEV_TIME_TRAVEL`).
     pub dev_time_travel: bool,
 }
@@ -62,6 +64,7 @@ impl WorkerConfig {
                 std::net::SocketAddr::from(([127, 0, 0, 1], 9464)),
             )?,
             heartbeat: Duration::from_secs(config::positive("WORKER_HEARTBEAT_SECS", 60)?),
+            orphan_after: Duration::from_secs(config::positive("WORKER_ORPHAN_AFTER_SECS", 10)?),
             dev_time_travel: config::parsed("DEV_TIME_TRAVEL", false)?,
         })
     }

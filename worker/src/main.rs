@@ -59,6 +59,7 @@ async fn run() -> anyhow::Result<()> {
         poll_interval: config.poll_interval,
         retry_base: config.retry_base,
         shutdown_grace: Duration::from_secs(30),
+        orphan_after: config.orphan_after,
     };
     tracing::info!(concurrency = config.concurrency, "worker started");
     // The first sweep, unless a worker scheduled it already (and a broken chain revived).

@@ -143,6 +143,9 @@ pub struct RuntimeSettings {
     pub retry_base: Duration,
     /// How long SIGTERM waits for in-flight jobs.
     pub shutdown_grace: Duration,
+    /// How long a worker may be silent (killed, frozen, cut off) before the other workers
+    /// take over its jobs. Its heartbeat is a fifth of this.
+    pub orphan_after: Duration,
 }
 
 const RETRY_CAP: Duration = Duration::from_secs(3600);
@@ -335,10 +338,9 @@ fn restart_after_failure(
     true
 }
 
-/// How often a worker tells the others it is alive.
-const HEARTBEAT: Duration = Duration::from_secs(2);
-/// Silent heartbeats after which a worker's jobs are re-queued (10 s).
-const MISSED_HEARTBEATS: usize = 5;
+/// Silent heartbeats after which a worker's jobs are re-queued: a worker heartbeats five
+/// times per `orphan_after`, so one or two slow heartbeats do not hand its jobs away.
+const MISSED_HEARTBEATS: u32 = 5;
 
 /// A stream that yields every `interval`, for ever.
 fn ticker(interval: Duration) -> std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>> {
@@ -398,13 +400,14 @@ impl Queues {
         let ctx = self.ctx.clone();
         let settings = self.settings.clone();
         // Jobs of a worker that stopped heartbeating (killed mid-job) are re-queued by the
-        // others after HEARTBEAT × MISSED_HEARTBEATS of silence.
+        // others after `orphan_after` of silence.
+        let heartbeat = (settings.orphan_after / MISSED_HEARTBEATS).max(Duration::from_millis(200));
         self.monitor = self.monitor.register(move |restart| {
             let config = Config::default()
                 .queue(J::QUEUE)
                 .batch_size(settings.concurrency.max(1))
-                .heartbeat_interval(HEARTBEAT)
-                .missed_heartbeats(MISSED_HEARTBEATS);
+                .heartbeat_interval(heartbeat)
+                .missed_heartbeats(MISSED_HEARTBEATS as usize);
             let storage = PostgresStorage::<J>::new(&pool).with_config(config);
             // apalis-postgres fetches on its heartbeat, and a heartbeat that fires while a
             // fetch is in flight is lost: the queue then sleeps until the next job is
