@@ -127,7 +127,41 @@ pub fn spec_json() -> String {
             );
         }
     }
+    plain_references(&mut spec);
     serde_json::to_string_pretty(&spec).unwrap_or(raw)
+}
+
+/// poem-openapi describes a field whose type is another schema as
+/// `{"allOf": [{"$ref": X}, {"description": D}], "description": D}`. Client generators
+/// cannot take `allOf` of an enum (openapi-python-client drops the whole model), so such a
+/// field becomes `{"$ref": X, "description": D}`: the same type, and the description kept
+/// beside the reference, where generators and documentation tools read it.
+fn plain_references(node: &mut serde_json::Value) {
+    match node {
+        serde_json::Value::Object(map) => {
+            let reference = match map.get("allOf").and_then(|all| all.as_array()) {
+                Some(parts)
+                    if parts.len() == 2
+                        && parts[0].get("$ref").is_some()
+                        && parts[1]
+                            .as_object()
+                            .is_some_and(|extra| extra.keys().all(|k| k == "description")) =>
+                {
+                    parts[0].get("$ref").cloned()
+                }
+                _ => None,
+            };
+            if let Some(reference) = reference {
+                map.remove("allOf");
+                map.insert("$ref".into(), reference);
+            }
+            for value in map.values_mut() {
+                plain_references(value);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(plain_references),
+        _ => {}
+    }
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {

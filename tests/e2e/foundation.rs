@@ -332,9 +332,12 @@ async fn health_docs_and_request_ids(pool: PgPool) {
         app.get("/healthz", None).await,
         (200, json!({"status": "ok"}))
     );
+    let (status, ready) = app.get("/readyz", None).await;
+    assert_eq!((status, &ready["status"]), (200, &json!("ready")));
     assert_eq!(
-        app.get("/readyz", None).await,
-        (200, json!({"status": "ready"}))
+        ready["queues"].as_array().map(Vec::len),
+        Some(referral_core::jobs::ALL_QUEUES.len()),
+        "{ready}"
     );
 
     let docs = app.http.get(app.url("/docs")).send().await.unwrap();
