@@ -72,7 +72,7 @@ pub async fn retry(
         if let Some(row) = jobs::lock(conn, id).await?
             && row.state == "failed"
         {
-            record(conn, &row, "RETRY", actor, None, now).await?;
+            job_actions::insert(conn, &row, "RETRY", actor, None, now).await?;
             retried.extend(jobs::retry_dead(conn, std::slice::from_ref(id)).await?);
         }
     }
@@ -89,7 +89,7 @@ pub async fn retry_one(
     now: DateTime<Utc>,
 ) -> Result<JobRow, OperationError> {
     let row = failed(conn, id).await?;
-    record(conn, &row, "RETRY", actor, None, now).await?;
+    job_actions::insert(conn, &row, "RETRY", actor, None, now).await?;
     jobs::retry_dead(conn, std::slice::from_ref(&row.id)).await?;
     tracing::info!(job_id = %row.id, queue = %row.queue, %actor, "job re-queued by operator");
     jobs::find(conn, id)
@@ -120,7 +120,7 @@ pub async fn discard(
     now: DateTime<Utc>,
 ) -> Result<JobRow, OperationError> {
     let row = failed(conn, id).await?;
-    record(conn, &row, "DISCARD", actor, Some(reason), now).await?;
+    job_actions::insert(conn, &row, "DISCARD", actor, Some(reason), now).await?;
     jobs::delete(conn, &row.id).await?;
     tracing::warn!(job_id = %row.id, queue = %row.queue, %actor, %reason, "job discarded by operator");
     Ok(row)
@@ -142,17 +142,6 @@ async fn failed(conn: &mut PgConnection, id: &str) -> Result<JobRow, OperationEr
 /// The actions taken on `job_id`, newest first.
 pub async fn actions(conn: &mut PgConnection, job_id: &str) -> Result<Vec<JobAction>, StoreError> {
     job_actions::of_job(conn, job_id).await
-}
-
-async fn record(
-    conn: &mut PgConnection,
-    row: &JobRow,
-    action: &str,
-    actor: &str,
-    reason: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    job_actions::insert(conn, row, action, actor, reason, now).await
 }
 
 /// Every queue's backlog (queues with no job included, as zeros).
