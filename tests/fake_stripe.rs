@@ -65,6 +65,9 @@ struct Fault {
 
 #[derive(Default)]
 struct State {
+    /// Set at start, so ids stay unique across restarts of the stand-in, as Stripe's are
+    /// (a local database outlives the stand-in process).
+    epoch: String,
     sequence: u64,
     accounts: HashMap<String, Account>,
     transfers: Vec<Value>,
@@ -79,7 +82,7 @@ struct State {
 impl State {
     fn next_id(&mut self, prefix: &str) -> String {
         self.sequence += 1;
-        format!("{prefix}_fake{:06}", self.sequence)
+        format!("{prefix}_fake{}{:04}", self.epoch, self.sequence)
     }
 
     /// A new event, recorded.
@@ -120,7 +123,10 @@ impl FakeStripe {
         let base_url = format!("http://{}/", listener.local_addr()?);
         let fake = Self {
             base_url,
-            state: Arc::new(Mutex::new(State::default())),
+            state: Arc::new(Mutex::new(State {
+                epoch: format!("{:x}", SystemClock.now().timestamp_millis()),
+                ..State::default()
+            })),
         };
         let served = fake.clone();
         let endpoint = poem::endpoint::make(move |request: Request| {
