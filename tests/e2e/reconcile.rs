@@ -8,20 +8,15 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::harness::TestApp;
-use referral_core::store::jobs as jobs_store;
 use referral_core::usecases::reconcile::{self, SweepReport, SweepSettings};
 
 impl TestApp {
     async fn sweep(&self) -> SweepReport {
         let env = self.job_env();
-        let db_now = jobs_store::database_now(&mut self.pool.acquire().await.unwrap())
-            .await
-            .unwrap();
         reconcile::sweep(
             &self.pool,
             &env.stripe,
             self.clock_now(),
-            db_now,
             &SweepSettings::default(),
         )
         .await

@@ -18,12 +18,12 @@ use crate::ids::PayoutId;
 use crate::jobs::{self, ReversePayoutTransfer, SendPayoutTransfer};
 use crate::money::Money;
 use crate::settings::ProgramSettings;
-use crate::store::payouts::{self, StripeAccount};
+use crate::store::payouts;
 use crate::store::users::{self, User};
 use crate::stripe::{GatewayError, StripeGateway};
 use crate::usecases::email::queue_email;
 
-pub use crate::store::payouts::Payout;
+pub use crate::store::payouts::{Payout, StripeAccount};
 
 /// Why a payout flow was refused or could not finish; nothing was written.
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,9 @@ use sqlx::PgPool;
 use crate::domain::payout::PayoutStatus;
 use crate::error::StoreError;
 use crate::jobs::{
-    self, ExpireSignupCredit, MakeCommissionEligible, PayCommission, SendPayoutTransfer,
+    self, ExpireSignupCredit, MakeCommissionEligible, PayCommission, Reconcile, SendPayoutTransfer,
 };
+use crate::store::jobs as jobs_store;
 use crate::store::{payouts, reconcile};
 use crate::stripe::StripeGateway;
 use crate::usecases::payouts::{EventOutcome, settle_found};
@@ -74,15 +75,15 @@ impl SweepReport {
     }
 }
 
-/// Runs one sweep at business time `now`; `db_now` is the database's clock, which
-/// apalis stamps finished jobs with.
+/// Runs one sweep at business time `now`.
 pub async fn sweep(
     pool: &PgPool,
     stripe: &StripeGateway,
     now: DateTime<Utc>,
-    db_now: DateTime<Utc>,
     settings: &SweepSettings,
 ) -> Result<SweepReport, StoreError> {
+    // Retention is measured on the database's clock, which apalis stamps `done_at` by.
+    let db_now = jobs_store::database_now(&mut *pool.acquire().await?).await?;
     let overdue_before = now - settings.grace;
     let mut report = SweepReport::default();
     let mut tx = pool.begin().await?;
@@ -144,6 +145,21 @@ pub async fn sweep(
         tracing::info!(?report, "reconciliation found nothing missing");
     }
     Ok(report)
+}
+
+/// Schedules the sweep of the next slot boundary unless some process did. Slots are
+/// multiples of `interval` on the database's clock (not the business clock, which a
+/// local installation may move by days), so every worker names the same next slot; the
+/// slot is the job's idempotency key. Called after each sweep and at worker start, which
+/// makes the first one and revives the chain if it ever broke. Returns whether this call
+/// scheduled it.
+pub async fn schedule_next(pool: &PgPool, interval: Duration) -> Result<bool, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let db_now = jobs_store::database_now(&mut conn).await?;
+    let interval = interval.num_seconds().max(1);
+    let next = (db_now.timestamp() / interval + 1) * interval;
+    let slot = DateTime::from_timestamp(next, 0).unwrap_or(db_now);
+    jobs::enqueue_once_at(&mut conn, &Reconcile { slot }, slot, &next.to_string()).await
 }
 
 /// Asks Stripe about payouts still `PROCESSING` days after their latest expected arrival,
