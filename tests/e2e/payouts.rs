@@ -85,6 +85,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Posts `body` to the webhook signed now with the endpoint's secret, as Stripe would.
+    pub(crate) async fn signed_webhook(&self, body: &str) -> (u16, Value) {
+        let signature = stripe_signature::sign(
+            WEBHOOK_SECRET.as_bytes(),
+            SystemClock.now().timestamp(),
+            body.as_bytes(),
+        );
+        self.webhook(body, Some(&signature)).await
+    }
+
     /// Posts `body` to the webhook with `signature` as `Stripe-Signature`.
     pub(crate) async fn webhook(&self, body: &str, signature: Option<&str>) -> (u16, Value) {
         let mut request = self
@@ -271,12 +281,7 @@ async fn each_unmet_condition_of_a_payout_has_its_own_answer_and_writes_nothing(
                        "data": {"object": {"id": account_id, "object": "account",
                                            "payouts_enabled": false}}})
     .to_string();
-    let signature = stripe_signature::sign(
-        WEBHOOK_SECRET.as_bytes(),
-        SystemClock.now().timestamp(),
-        stale.as_bytes(),
-    );
-    let (status, body) = app.webhook(&stale, Some(&signature)).await;
+    let (status, body) = app.signed_webhook(&stale).await;
     assert_eq!(
         (status, body["outcome"].as_str()),
         (200, Some("IGNORED")),
@@ -572,8 +577,7 @@ async fn webhooks_need_a_fresh_valid_signature_and_apply_once(pool: PgPool) {
     let paid = event
         .replace(&event_id, "evt_later")
         .replace("payout.failed", "payout.paid");
-    let signature = stripe_signature::sign(WEBHOOK_SECRET.as_bytes(), now, paid.as_bytes());
-    let (status, body) = app.webhook(&paid, Some(&signature)).await;
+    let (status, body) = app.signed_webhook(&paid).await;
     assert_eq!(
         (status, body["outcome"].as_str()),
         (200, Some("IGNORED")),
@@ -644,12 +648,7 @@ async fn an_event_ahead_of_the_payout_job_is_refused_until_the_job_recorded_its_
                        "data": {"object": {"id": "po_not_recorded_yet", "object": "payout",
                                            "metadata": {"payout_id": payout_id}}}})
     .to_string();
-    let signature = stripe_signature::sign(
-        WEBHOOK_SECRET.as_bytes(),
-        SystemClock.now().timestamp(),
-        event.as_bytes(),
-    );
-    let (status, body) = app.webhook(&event, Some(&signature)).await;
+    let (status, body) = app.signed_webhook(&event).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (503, Some("EVENT_ARRIVED_EARLY")),
@@ -660,7 +659,7 @@ async fn an_event_ahead_of_the_payout_job_is_refused_until_the_job_recorded_its_
     app.start_worker();
     app.run_due_jobs().await;
     assert_eq!(app.payouts("ana").await[0]["status"], "PROCESSING");
-    let (status, body) = app.webhook(&event, Some(&signature)).await;
+    let (status, body) = app.signed_webhook(&event).await;
     assert_eq!(
         (status, body["outcome"].as_str()),
         (200, Some("APPLIED")),

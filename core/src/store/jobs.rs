@@ -52,10 +52,8 @@ pub struct JobRow {
     pub queue: String,
     /// apalis's status: Pending, Queued, Running, Done, Failed or Killed.
     pub status: String,
-    /// How it reads to an operator: `done`; `running` (claimed or running); `failed`
-    /// once it will not run again by itself (out of attempts, or aborted); otherwise
-    /// `scheduled` while due later (a retry waiting out its backoff included) or
-    /// `pending` when due.
+    /// How it reads to an operator: `pending`, `scheduled`, `running`, `failed` or
+    /// `done`, as the `job_states` view of the schema defines them.
     pub state: String,
     /// Attempts so far.
     pub attempts: i32,
@@ -222,17 +220,11 @@ pub async fn reschedule(
 pub async fn list_dead(conn: &mut PgConnection, limit: i64) -> Result<Vec<JobRow>, StoreError> {
     Ok(sqlx::query_as!(
         JobRow,
-        r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
-                  case when status = 'Done' then 'done'
-                       when status in ('Queued', 'Running') then 'running'
-                       when status = 'Killed' or (status = 'Failed' and attempts >= max_attempts)
-                            then 'failed'
-                       when run_at > now() then 'scheduled'
-                       else 'pending' end as "state!",
-                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!",
-                  done_at
-           from apalis.jobs
-           where (status = 'Failed' and attempts >= max_attempts) or status = 'Killed'
+        r#"select id as "id!", queue as "queue!", status as "status!", attempts as "attempts!",
+                  max_attempts as "max_attempts!", run_at as "run_at!", state as "state!",
+                  last_error, payload as "payload!", done_at
+           from job_states
+           where state = 'failed'
            order by done_at desc nulls last, id limit $1"#,
         limit
     )
@@ -244,16 +236,11 @@ pub async fn list_dead(conn: &mut PgConnection, limit: i64) -> Result<Vec<JobRow
 pub async fn list_queue(conn: &mut PgConnection, queue: &str) -> Result<Vec<JobRow>, StoreError> {
     Ok(sqlx::query_as!(
         JobRow,
-        r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
-                  case when status = 'Done' then 'done'
-                       when status in ('Queued', 'Running') then 'running'
-                       when status = 'Killed' or (status = 'Failed' and attempts >= max_attempts)
-                            then 'failed'
-                       when run_at > now() then 'scheduled'
-                       else 'pending' end as "state!",
-                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!",
-                  done_at
-           from apalis.jobs where job_type = $1 order by run_at desc, id desc"#,
+        r#"select id as "id!", queue as "queue!", status as "status!", attempts as "attempts!",
+                  max_attempts as "max_attempts!", run_at as "run_at!", state as "state!",
+                  last_error, payload as "payload!", done_at
+           from job_states
+           where queue = $1 order by run_at desc, id desc"#,
         queue
     )
     .fetch_all(conn)
@@ -264,16 +251,10 @@ pub async fn list_queue(conn: &mut PgConnection, queue: &str) -> Result<Vec<JobR
 pub async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<JobRow>, StoreError> {
     Ok(sqlx::query_as!(
         JobRow,
-        r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
-                  case when status = 'Done' then 'done'
-                       when status in ('Queued', 'Running') then 'running'
-                       when status = 'Killed' or (status = 'Failed' and attempts >= max_attempts)
-                            then 'failed'
-                       when run_at > now() then 'scheduled'
-                       else 'pending' end as "state!",
-                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!",
-                  done_at
-           from apalis.jobs where id = $1"#,
+        r#"select id as "id!", queue as "queue!", status as "status!", attempts as "attempts!",
+                  max_attempts as "max_attempts!", run_at as "run_at!", state as "state!",
+                  last_error, payload as "payload!", done_at
+           from job_states where id = $1"#,
         id
     )
     .fetch_optional(conn)
@@ -349,22 +330,12 @@ pub async fn list(
 ) -> Result<Vec<JobRow>, StoreError> {
     Ok(sqlx::query_as!(
         JobRow,
-        r#"select id, queue as "queue!", status, attempts, max_attempts, run_at,
-                  state as "state!", last_error, payload as "payload!", done_at
-           from (
-               select id, job_type as queue, status, attempts, max_attempts, run_at,
-                      case when status = 'Done' then 'done'
-                           when status in ('Queued', 'Running') then 'running'
-                           when status = 'Killed'
-                                or (status = 'Failed' and attempts >= max_attempts) then 'failed'
-                           when run_at > now() then 'scheduled'
-                           else 'pending' end as state,
-                      last_result::text as last_error, convert_from(job, 'UTF8') as payload,
-                      done_at
-               from apalis.jobs where ($1::text is null or job_type = $1)
-           ) j
-           where ($2::text is null or j.state = $2)
-           order by j.run_at desc, j.id desc limit $3"#,
+        r#"select id as "id!", queue as "queue!", status as "status!", attempts as "attempts!",
+                  max_attempts as "max_attempts!", run_at as "run_at!", state as "state!",
+                  last_error, payload as "payload!", done_at
+           from job_states
+           where ($1::text is null or queue = $1) and ($2::text is null or state = $2)
+           order by run_at desc, id desc limit $3"#,
         queue,
         state,
         limit
@@ -377,16 +348,10 @@ pub async fn list(
 pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<JobRow>, StoreError> {
     Ok(sqlx::query_as!(
         JobRow,
-        r#"select id, job_type as "queue!", status, attempts, max_attempts, run_at,
-                  case when status = 'Done' then 'done'
-                       when status in ('Queued', 'Running') then 'running'
-                       when status = 'Killed' or (status = 'Failed' and attempts >= max_attempts)
-                            then 'failed'
-                       when run_at > now() then 'scheduled'
-                       else 'pending' end as "state!",
-                  last_result::text as last_error, convert_from(job, 'UTF8') as "payload!",
-                  done_at
-           from apalis.jobs where id = $1 for update"#,
+        r#"select id as "id!", queue as "queue!", status as "status!", attempts as "attempts!",
+                  max_attempts as "max_attempts!", run_at as "run_at!", state as "state!",
+                  last_error, payload as "payload!", done_at
+           from job_states where id = $1 for update"#,
         id
     )
     .fetch_optional(conn)
