@@ -63,6 +63,16 @@ struct Fault {
     remaining: u32,
 }
 
+/// A stretch of time in which the stand-in misbehaves as Stripe sometimes does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Every API request fails with a 500 before doing anything.
+    Down,
+    /// Every API request is carried out, and its answer held back this long (longer than
+    /// the client's timeout: the caller never learns that it worked).
+    Slow(std::time::Duration),
+}
+
 #[derive(Default)]
 struct State {
     /// Set at start, so ids stay unique across restarts of the stand-in, as Stripe's are
@@ -75,6 +85,7 @@ struct State {
     idempotency: HashMap<String, (String, u16, Value)>,
     requests: Vec<Recorded>,
     faults: Vec<Fault>,
+    outage: Option<(Outage, std::time::Instant)>,
     webhook: Option<(String, String)>,
     events: Vec<Value>,
 }
@@ -189,6 +200,16 @@ impl FakeStripe {
             status,
             remaining: times,
         });
+    }
+
+    /// Misbehaves as `outage` says until `until`.
+    pub fn outage(&self, outage: Outage, until: std::time::Instant) {
+        self.state().outage = Some((outage, until));
+    }
+
+    /// Every event built so far (sent or not), oldest first.
+    pub fn events(&self) -> Vec<Value> {
+        self.state().events.clone()
     }
 
     /// The account is closed: transfers to it are refused for good.
@@ -320,13 +341,20 @@ impl FakeStripe {
         if path.starts_with("/_fake/") || path.starts_with("/connect/") {
             return self.control(&method, &path).await;
         }
-        let (status, value, replayed) = {
+        let (status, value, replayed, hold) = {
             let mut state = self.state();
+            let outage = state
+                .outage
+                .filter(|(_, until)| std::time::Instant::now() < *until)
+                .map(|(outage, _)| outage);
             let fault = state
                 .faults
                 .iter_mut()
                 .find(|f| f.remaining > 0 && path.starts_with(&f.path_prefix));
-            let (status, value, replayed) = if let Some(fault) = fault {
+            let (status, value, replayed) = if outage == Some(Outage::Down) {
+                let (status, value) = error(500, "api_error", None, "the stand-in is down");
+                (status, value, false)
+            } else if let Some(fault) = fault {
                 fault.remaining -= 1;
                 let (status, value) = error(
                     fault.status,
@@ -386,8 +414,15 @@ impl FakeStripe {
                 status,
                 replayed,
             });
-            (status, value, replayed)
+            let hold = match outage {
+                Some(Outage::Slow(hold)) => Some(hold),
+                _ => None,
+            };
+            (status, value, replayed, hold)
         };
+        if let Some(hold) = hold {
+            tokio::time::sleep(hold).await;
+        }
         tracing::info!(%method, %path, status, replayed, "stripe request");
         let mut response = Response::builder()
             .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))

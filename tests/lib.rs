@@ -2,6 +2,8 @@
 //! runs (`scripts/start` starts both binaries when no real Stripe or SMTP is configured).
 
 pub mod fake_stripe;
+pub mod faults;
+pub mod invariants;
 pub mod smtp_capture;
 
 /// Logs of the stand-in binaries: `RUST_LOG`, `info` by default.

@@ -13,6 +13,23 @@ pub struct CapturedMail {
     pub data: String,
 }
 
+impl CapturedMail {
+    /// The `Message-ID` header's value.
+    pub fn message_id(&self) -> Option<&str> {
+        self.data
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("message-id")
+                    .then_some(value.trim())
+            })
+    }
+}
+
+/// Until when the server refuses mail (451, "try again later").
+type RefuseUntil = Arc<Mutex<Option<std::time::Instant>>>;
+
 #[derive(Clone, Default)]
 struct Capture {
     mails: Arc<Mutex<Vec<CapturedMail>>>,
@@ -20,9 +37,28 @@ struct Capture {
     directory: Option<std::path::PathBuf>,
     current_to: Vec<String>,
     current_data: Vec<u8>,
+    refuse_until: RefuseUntil,
 }
 
 impl mailin_embedded::Handler for Capture {
+    fn mail(
+        &mut self,
+        _ip: std::net::IpAddr,
+        _domain: &str,
+        _from: &str,
+    ) -> mailin_embedded::Response {
+        let refusing = self
+            .refuse_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| std::time::Instant::now() < until);
+        if refusing {
+            mailin_embedded::Response::custom(451, "Try again later".into())
+        } else {
+            mailin_embedded::response::OK
+        }
+    }
+
     fn data_start(
         &mut self,
         _domain: &str,
@@ -65,6 +101,7 @@ impl mailin_embedded::Handler for Capture {
 pub struct SmtpCapture {
     pub url: String,
     mails: Arc<Mutex<Vec<CapturedMail>>>,
+    refuse_until: RefuseUntil,
 }
 
 impl SmtpCapture {
@@ -84,6 +121,7 @@ impl SmtpCapture {
             ..Capture::default()
         };
         let mails = capture.mails.clone();
+        let refuse_until = capture.refuse_until.clone();
         let mut server = mailin_embedded::Server::new(capture);
         // lettre pools connections and mailin serves one per thread: room for several workers.
         server
@@ -93,7 +131,16 @@ impl SmtpCapture {
         std::thread::spawn(move || {
             let _ = server.serve();
         });
-        Ok(Self { url, mails })
+        Ok(Self {
+            url,
+            mails,
+            refuse_until,
+        })
+    }
+
+    /// Refuses every message with a temporary failure (451) until `until`.
+    pub fn refuse_until(&self, until: std::time::Instant) {
+        *self.refuse_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
     }
 
     pub fn mails(&self) -> Vec<CapturedMail> {

@@ -220,12 +220,14 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     config.webhook_secret()?;
     let pool = connect(&config).await?;
     let listen_addr = config.listen_addr;
-    let dev_clock = config.dev_time_travel.then(|| {
+    let dev_clock = if config.dev_time_travel {
         tracing::warn!(
             "DEV_TIME_TRAVEL is on: the clock can be moved forward; never use this in production"
         );
-        dev_time::follow(pool.clone())
-    });
+        Some(dev_time::follow(pool.clone()).await?)
+    } else {
+        None
+    };
     let clock: Arc<dyn Clock> = match &dev_clock {
         Some(dev_clock) => Arc::new(dev_clock.clone()),
         None => Arc::new(SystemClock),

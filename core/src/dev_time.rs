@@ -67,9 +67,11 @@ async fn add_offset(conn: &mut PgConnection, by: Duration) -> Result<Duration, S
 }
 
 /// A clock that follows the stored offset, refreshed every [`REFRESH`] for as long as
-/// the process runs.
-pub fn follow(pool: PgPool) -> OffsetClock {
+/// the process runs. The offset is read once before it returns: a process restarted
+/// after the clock moved must never stamp a purchase or a timer with the wall clock.
+pub async fn follow(pool: PgPool) -> Result<OffsetClock, StoreError> {
     let clock = OffsetClock::default();
+    clock.set_offset(read_offset(&mut *pool.acquire().await?).await?);
     let following = clock.clone();
     tokio::spawn(async move {
         loop {
@@ -83,7 +85,7 @@ pub fn follow(pool: PgPool) -> OffsetClock {
             tokio::time::sleep(REFRESH).await;
         }
     });
-    clock
+    Ok(clock)
 }
 
 /// What moving the clock did.

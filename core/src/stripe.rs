@@ -37,11 +37,15 @@ pub struct StripeSettings {
     pub onboarding_refresh_url: String,
     /// Where Stripe sends a user who finished onboarding.
     pub onboarding_return_url: String,
+    /// One call's time limit (`STRIPE_TIMEOUT_MS`): a call that takes longer is retried
+    /// later by its job with the same idempotency key, rather than holding a worker slot.
+    pub call_timeout: Duration,
 }
 
 impl StripeSettings {
-    /// Reads `STRIPE_SECRET_KEY`, `STRIPE_API_BASE`, `STRIPE_CONNECT_REFRESH_URL` and
-    /// `STRIPE_CONNECT_RETURN_URL`; the defaults suit a local installation.
+    /// Reads `STRIPE_SECRET_KEY`, `STRIPE_API_BASE`, `STRIPE_CONNECT_REFRESH_URL`,
+    /// `STRIPE_CONNECT_RETURN_URL` and `STRIPE_TIMEOUT_MS`; the defaults suit a local
+    /// installation.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             secret_key: SecretString::from(config::string("STRIPE_SECRET_KEY", "sk_test_local")),
@@ -60,6 +64,7 @@ impl StripeSettings {
                 "http://localhost:3000/partner/stripe/done",
                 &["http", "https"],
             )?,
+            call_timeout: Duration::from_millis(config::positive("STRIPE_TIMEOUT_MS", 20_000)?),
         })
     }
 
@@ -70,6 +75,7 @@ impl StripeSettings {
             api_base: api_base.to_owned(),
             onboarding_refresh_url: "https://platform.test/partner/stripe/refresh".into(),
             onboarding_return_url: "https://platform.test/partner/stripe/done".into(),
+            call_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -174,10 +180,6 @@ impl std::fmt::Debug for StripeGateway {
     }
 }
 
-/// One Stripe call's time limit: a call that takes longer is retried later by its job
-/// (with the same idempotency key), rather than holding a worker slot.
-const CALL_TIMEOUT: Duration = Duration::from_secs(20);
-
 impl StripeGateway {
     /// A gateway for `settings`.
     pub fn new(settings: &StripeSettings) -> Result<Self, GatewayError> {
@@ -190,7 +192,7 @@ impl StripeGateway {
         }
         let client = ClientBuilder::new(settings.secret_key.expose_secret())
             .url(api_base)
-            .timeout(CALL_TIMEOUT)
+            .timeout(settings.call_timeout)
             .request_strategy(RequestStrategy::Once)
             .build()
             .map_err(GatewayError::from)?;

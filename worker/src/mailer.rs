@@ -59,8 +59,14 @@ impl Mailer {
     }
 
     /// Sends one message. A refused recipient is permanent; anything else may pass later.
+    ///
+    /// `key` names the stored e-mail and becomes its `Message-ID`, the same on every
+    /// attempt: SMTP has no idempotency, so a worker killed between the server's "250 OK"
+    /// and our commit sends it again, and the stable id is what lets mail systems (and
+    /// our fault suite) recognise the second copy as the same message.
     pub async fn send(
         &self,
+        key: &str,
         to: &str,
         subject: &str,
         text: &str,
@@ -70,6 +76,7 @@ impl Mailer {
         let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
+            .message_id(Some(format!("<{key}@{}>", self.from.email.domain())))
             .subject(subject);
         let message = match html {
             None => builder.body(text.to_owned()),

@@ -33,7 +33,7 @@ async fn run() -> anyhow::Result<()> {
         tracing::warn!(
             "DEV_TIME_TRAVEL is on: following the movable clock; never use this in production"
         );
-        Arc::new(dev_time::follow(pool.clone()))
+        Arc::new(dev_time::follow(pool.clone()).await?)
     } else {
         Arc::new(SystemClock)
     };

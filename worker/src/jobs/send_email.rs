@@ -16,6 +16,7 @@ impl JobHandler for SendEmail {
         };
         env.mailer
             .send(
+                &format!("email-{}", message.id),
                 &message.to_address,
                 &message.subject,
                 &message.body,

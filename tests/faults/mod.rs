@@ -1,0 +1,289 @@
+//! The seeded fault suite: the real api and two real worker processes over a PostgreSQL
+//! cluster of the suite's own, the Stripe stand-in and an SMTP sink, a driver playing a
+//! random story from a seed while a fault schedule from the same seed kills processes,
+//! crashes the database and makes Stripe and SMTP misbehave; then every invariant of the
+//! money is checked. See RELIABILITY.md.
+
+pub mod checks;
+pub mod cluster;
+pub mod driver;
+pub mod services;
+pub mod strikes;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sqlx::Connection;
+use tokio::sync::Mutex;
+
+use crate::fake_stripe::{FakeStripe, Outage};
+use crate::smtp_capture::SmtpCapture;
+use cluster::Cluster;
+use services::Service;
+
+/// The webhook signing secret the api and the stand-in share during a run.
+pub const WEBHOOK_SECRET: &str = "whsec_faults";
+/// The api's and worker's time limit for one Stripe call in the suite.
+pub const STRIPE_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// What one seed's run found.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub seed: u64,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<&'static str, u32>,
+    /// Writes the driver saw acknowledged (2xx), by kind.
+    pub acknowledged: BTreeMap<&'static str, usize>,
+    /// E-mails the SMTP sink received more than once (same `Message-ID`).
+    pub duplicate_deliveries: usize,
+    /// Broken invariants; empty when the run passed.
+    pub violations: Vec<String>,
+    pub elapsed: Duration,
+    /// Where the run's service logs are.
+    pub logs: PathBuf,
+}
+
+/// What stays up across runs: the cluster, the stand-ins, the binaries.
+pub struct Suite {
+    cluster: Arc<Cluster>,
+    stripe: FakeStripe,
+    smtp: Arc<SmtpCapture>,
+    api_port: u16,
+    api_binary: PathBuf,
+    worker_binary: PathBuf,
+    log_root: PathBuf,
+    /// Steps of each story.
+    pub steps: usize,
+}
+
+/// The processes of one run: index 0 is the api, then the workers.
+pub type Services = Arc<Mutex<Vec<Service>>>;
+
+impl Suite {
+    /// Starts a cluster, the Stripe stand-in and the SMTP sink.
+    pub fn start(steps: usize, log_root: PathBuf) -> anyhow::Result<Self> {
+        let cluster = Cluster::start(services::free_port()?)?;
+        let api_port = services::free_port()?;
+        let stripe = FakeStripe::start();
+        stripe.send_webhooks_to(
+            &format!("http://127.0.0.1:{api_port}/v1/stripe/webhook"),
+            WEBHOOK_SECRET,
+        );
+        std::fs::create_dir_all(&log_root).context("create the log directory")?;
+        Ok(Self {
+            cluster: Arc::new(cluster),
+            stripe,
+            smtp: Arc::new(SmtpCapture::start()),
+            api_port,
+            api_binary: services::binary("referral-api")?,
+            worker_binary: services::binary("referral-worker")?,
+            log_root,
+            steps,
+        })
+    }
+
+    /// Plays the story of `seed` under the faults of `seed`, drains, checks.
+    pub async fn run(&self, seed: u64) -> anyhow::Result<RunReport> {
+        let started = Instant::now();
+        let database = format!("faults_{seed}");
+        let database_url = self.cluster.url(&database);
+        recreate_database(&self.cluster.url("postgres"), &database).await?;
+        let logs = self.log_root.join(format!("seed-{seed}"));
+        let _ = std::fs::remove_dir_all(&logs);
+        std::fs::create_dir_all(&logs)?;
+
+        let env = self.environment(&database_url);
+        let cli = |args: &[&str]| -> anyhow::Result<String> {
+            let out = std::process::Command::new(&self.api_binary)
+                .args(args)
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .output()
+                .context("run referral-api")?;
+            anyhow::ensure!(
+                out.status.success(),
+                "referral-api {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        };
+        cli(&["migrate"])?;
+        let platform_key = cli(&["create-key", "--role", "platform", "--name", "faults"])?;
+        let admin_key = cli(&["create-key", "--role", "admin", "--name", "faults admin"])?;
+
+        let mut processes = vec![Service::new(
+            "api",
+            &self.api_binary,
+            &["serve"],
+            env.clone(),
+            &logs,
+        )];
+        for n in 1..=2 {
+            let mut worker_env = env.clone();
+            worker_env.push(("WORKER_HTTP_ADDR".into(), "127.0.0.1:0".into()));
+            processes.push(Service::new(
+                &format!("worker-{n}"),
+                &self.worker_binary,
+                &[],
+                worker_env,
+                &logs,
+            ));
+        }
+        for process in &mut processes {
+            process.start()?;
+        }
+        let base_url = format!("http://127.0.0.1:{}", self.api_port);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        services::wait_ready(
+            &http,
+            &format!("{base_url}/healthz"),
+            Duration::from_secs(30),
+        )
+        .await?;
+        let services: Services = Arc::new(Mutex::new(processes));
+
+        let mut report = RunReport {
+            seed,
+            logs: logs.clone(),
+            ..RunReport::default()
+        };
+        let striker = strikes::Striker {
+            rng: StdRng::seed_from_u64(seed ^ 0x5eed_fa17),
+            services: services.clone(),
+            cluster: self.cluster.clone(),
+            stripe: self.stripe.clone(),
+            smtp: self.smtp.clone(),
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let strikes = tokio::spawn(striker.strike_until(stop_rx));
+
+        let mut driver = driver::Driver::new(
+            StdRng::seed_from_u64(seed),
+            seed,
+            http.clone(),
+            base_url.clone(),
+            platform_key,
+            admin_key,
+            self.stripe.clone(),
+        );
+        let played = driver.play(self.steps).await;
+        let _ = stop_tx.send(true);
+        report.faults = strikes.await.context("fault task")?;
+        // Faults over: every service back up, Stripe and SMTP well again.
+        self.stripe.outage(Outage::Down, Instant::now());
+        self.smtp.refuse_until(Instant::now());
+        {
+            let mut processes = services.lock().await;
+            for process in processes.iter_mut() {
+                if let Err(crash) = process.check_alive() {
+                    report
+                        .violations
+                        .push(format!("a service crashed: {crash}"));
+                }
+                if !process.is_running() {
+                    process.start()?;
+                }
+            }
+        }
+        services::wait_ready(
+            &http,
+            &format!("{base_url}/healthz"),
+            Duration::from_secs(30),
+        )
+        .await?;
+        if let Err(error) = played {
+            report
+                .violations
+                .push(format!("the story could not be played: {error:#}"));
+        }
+
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&database_url)
+            .await?;
+        if let Err(stuck) = driver.drain(&pool).await {
+            report
+                .violations
+                .push(format!("work did not drain: {stuck:#}"));
+        }
+        let found = checks::check(&pool, &driver, &self.stripe, &self.smtp).await?;
+        report.violations.extend(found.violations);
+        report.duplicate_deliveries = found.duplicate_deliveries;
+        report.acknowledged = driver.acknowledged_counts();
+        {
+            let mut processes = services.lock().await;
+            for process in processes.iter_mut() {
+                if let Err(crash) = process.check_alive() {
+                    report
+                        .violations
+                        .push(format!("a service crashed: {crash}"));
+                }
+                process.kill();
+            }
+        }
+        pool.close().await;
+        if report.violations.is_empty() {
+            let _ = std::fs::remove_dir_all(&logs);
+            drop_database(&self.cluster.url("postgres"), &database).await;
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    fn environment(&self, database_url: &str) -> Vec<(String, String)> {
+        let stripe_base = self.stripe.base_url.clone();
+        [
+            ("DATABASE_URL", database_url.to_owned()),
+            ("LISTEN_ADDR", format!("127.0.0.1:{}", self.api_port)),
+            (
+                "PUBLIC_BASE_URL",
+                format!("http://127.0.0.1:{}/r", self.api_port),
+            ),
+            ("DEV_TIME_TRAVEL", "true".into()),
+            ("STRIPE_SECRET_KEY", "sk_test_faults".into()),
+            ("STRIPE_API_BASE", stripe_base),
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
+            ("STRIPE_TIMEOUT_MS", STRIPE_TIMEOUT.as_millis().to_string()),
+            ("SMTP_URL", self.smtp.url.clone()),
+            ("WORKER_POLL_INTERVAL_MS", "100".into()),
+            ("JOB_RETRY_BASE_MS", "200".into()),
+            ("WORKER_ORPHAN_AFTER_SECS", "2".into()),
+            ("RECONCILE_INTERVAL_SECS", "5".into()),
+            ("RUST_LOG", "warn".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+async fn recreate_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    // Names are built from a number above.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database if exists {database} with (force)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {database}")))
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+async fn drop_database(admin_url: &str, database: &str) {
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "drop database if exists {database} with (force)"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
+}
