@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use referral_core::config::{self, ConfigError};
 use referral_core::stripe::StripeSettings;
+
+use crate::rate_limit::RedirectLimit;
 use secrecy::SecretString;
 
 /// Everything the API reads at start. Secrets are `SecretString`s, so `Debug` (and any log
@@ -25,6 +27,13 @@ pub struct ApiConfig {
     pub stripe: StripeSettings,
     /// Local installations only: a clock operators can move forward (`DEV_TIME_TRAVEL`).
     pub dev_time_travel: bool,
+    /// Requests one address may make to the public link redirects
+    /// (`REDIRECT_RATE_PER_MINUTE`, `REDIRECT_RATE_BURST`); `None` when the rate is 0.
+    pub redirect_limit: Option<RedirectLimit>,
+    /// Whether the client address is the first `X-Forwarded-For` hop
+    /// (`TRUST_FORWARDED_FOR`): only behind a proxy that sets it, or anyone could pick
+    /// the address their requests are counted under.
+    pub trust_forwarded_for: bool,
 }
 
 /// The webhook secret of a local installation, shared with the local Stripe stand-in.
@@ -60,6 +69,15 @@ impl ApiConfig {
             stripe_webhook_secret,
             stripe: StripeSettings::from_env()?,
             dev_time_travel,
+            redirect_limit: match config::parsed("REDIRECT_RATE_PER_MINUTE", 120u32)? {
+                0 => None,
+                per_minute => Some(RedirectLimit {
+                    per_minute,
+                    burst: u32::try_from(config::positive("REDIRECT_RATE_BURST", 30)?)
+                        .unwrap_or(u32::MAX),
+                }),
+            },
+            trust_forwarded_for: config::parsed("TRUST_FORWARDED_FOR", false)?,
         })
     }
 
@@ -86,6 +104,8 @@ impl ApiConfig {
             stripe_webhook_secret: Some(SecretString::from("whsec_test")),
             stripe: StripeSettings::for_tests("http://127.0.0.1:9/"),
             dev_time_travel: false,
+            redirect_limit: None,
+            trust_forwarded_for: false,
         }
     }
 }

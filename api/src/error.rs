@@ -108,6 +108,8 @@ pub enum ErrorCode {
     StripeError,
     /// Something failed on our side (500).
     Internal,
+    /// Too many requests from one address; `Retry-After` says when to come back (429).
+    RateLimited,
     /// The database is unavailable (503).
     DatabaseUnavailable,
     /// A Stripe event names a payout whose sending is still being recorded; Stripe
@@ -132,6 +134,7 @@ impl ErrorCode {
             | Self::PurchaseNotFound
             | Self::JobNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::UserAlreadyExists
             | Self::EmailAlreadyRegistered
             | Self::InsufficientCredit
@@ -223,6 +226,10 @@ pub enum ApiError {
     /// Well-formed JSON with a field that breaks a rule; nothing was written.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// Too many requests from one address (the public link redirects are limited per
+    /// address); nothing was written.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>),
     /// Something failed on our side; details are in the logs under the request id.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -296,6 +303,7 @@ impl ApiError {
             ErrorCode::InvalidField
             | ErrorCode::UnsupportedCurrency
             | ErrorCode::BelowMinimumPayout => Self::Unprocessable(body),
+            ErrorCode::RateLimited => Self::TooManyRequests(body),
             ErrorCode::Internal => Self::Internal(body),
             ErrorCode::StripeError => Self::BadGateway(body),
             ErrorCode::DatabaseUnavailable | ErrorCode::EventArrivedEarly => {
@@ -321,6 +329,7 @@ impl ApiError {
             | Self::PayloadTooLarge(b)
             | Self::UnsupportedMediaType(b)
             | Self::Unprocessable(b)
+            | Self::TooManyRequests(b)
             | Self::Internal(b)
             | Self::BadGateway(b)
             | Self::Unavailable(b) => &mut b.0,
@@ -339,6 +348,7 @@ impl ApiError {
             | Self::PayloadTooLarge(b)
             | Self::UnsupportedMediaType(b)
             | Self::Unprocessable(b)
+            | Self::TooManyRequests(b)
             | Self::Internal(b)
             | Self::BadGateway(b)
             | Self::Unavailable(b) => &b.0,

@@ -8,6 +8,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod fields;
+pub mod rate_limit;
 pub mod routes;
 pub mod spec_routes;
 
@@ -49,6 +50,17 @@ pub struct AppState {
     pub dev_clock: Option<OffsetClock>,
     /// Stripe.
     pub stripe: StripeGateway,
+    /// The per-address limit of the public link redirects, if any.
+    pub redirect_limiter: Option<Arc<rate_limit::RateLimiter>>,
+}
+
+impl AppState {
+    /// The redirect limiter `config` asks for.
+    pub fn redirect_limiter(config: &ApiConfig) -> Option<Arc<rate_limit::RateLimiter>> {
+        config
+            .redirect_limit
+            .map(|limit| Arc::new(rate_limit::RateLimiter::new(limit)))
+    }
 }
 
 type Apis = (

@@ -41,6 +41,13 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Revoke every live API key with this name; refused from the next request on, by
+    /// every api process.
+    RevokeKey {
+        /// The name the key was created with.
+        #[arg(long)]
+        name: String,
+    },
     /// Operate on jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -124,6 +131,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let created = api_keys::create(&mut *pool.acquire().await?, &name, role).await?;
             // The plaintext exists only here: stdout is the one place it goes.
             write_stdout(&format!("{}\n", created.plaintext))
+        }
+        Command::RevokeKey { name } => {
+            let pool = connect(&config).await?;
+            let revoked =
+                api_keys::revoke(&mut *pool.acquire().await?, &name, SystemClock.now()).await?;
+            anyhow::ensure!(revoked > 0, "no live API key is named {name:?}");
+            write_stdout(&format!("revoked {revoked} key(s) named {name:?}\n"))
         }
         Command::Jobs(JobsCommand::Failed { limit }) => {
             let pool = connect(&config).await?;
@@ -237,6 +251,7 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
         clock,
         settings: Arc::new(ProgramSettings::default()),
         stripe: StripeGateway::new(&config.stripe)?,
+        redirect_limiter: AppState::redirect_limiter(&config),
         config: Arc::new(config),
         dev_clock,
     };

@@ -63,6 +63,26 @@ pub const RETRY_BASE: Duration = Duration::from_millis(300);
 pub const WEBHOOK_SECRET: &str = "whsec_test";
 
 impl TestApp {
+    /// Another api process over the same database (as a second instance behind a
+    /// balancer), with `config`'s redirect limit; returns its base URL.
+    pub async fn spawn_another_api(&self, config: ApiConfig) -> String {
+        let state = AppState {
+            pool: self.pool.clone(),
+            clock: self.service_clock.clone(),
+            settings: Arc::new(ProgramSettings::default()),
+            stripe: StripeGateway::new(&StripeSettings::for_tests(&self.stripe.base_url)).unwrap(),
+            redirect_limiter: AppState::redirect_limiter(&config),
+            config: Arc::new(config),
+            dev_clock: None,
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let acceptor = TcpAcceptor::from_std(listener).unwrap();
+        tokio::spawn(Server::new_with_acceptor(acceptor).run(referral_api::app(state)));
+        base_url
+    }
+
     /// Api, worker and SMTP capture over the test's database.
     pub async fn spawn(pool: PgPool) -> Self {
         let smtp = SmtpCapture::start();
@@ -128,6 +148,7 @@ impl TestApp {
             clock: service_clock.clone(),
             settings: Arc::new(ProgramSettings::default()),
             stripe: StripeGateway::new(&StripeSettings::for_tests(&stripe.base_url)).unwrap(),
+            redirect_limiter: None,
             config: Arc::new(ApiConfig::for_tests("postgres://unused")),
             dev_clock,
         };

@@ -14,4 +14,5 @@ mod payouts;
 mod purchases;
 mod reconcile;
 mod referrals;
+mod security;
 mod worker;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::PlatformKey;
 use crate::body::JsonBody;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::fields::{ClickMetaText, CodeText, Text, TextRule};
 use crate::routes::Tag;
 use crate::routes::dto::url_with;
@@ -103,6 +103,10 @@ enum RedirectResponse {
         #[oai(header = "Set-Cookie")] String,
         #[oai(header = "Cache-Control")] String,
     ),
+    /// Too many requests from this address: nothing recorded; come back after
+    /// `Retry-After` seconds. Other visitors are not affected.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 
 /// A browser header as click metadata: visible ASCII only (what `to_str` accepts), cut
@@ -112,6 +116,16 @@ fn header(req: &Request, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(ClickMetaText::MAX_CHARS).collect())
+}
+
+/// The address a visitor's requests are counted under: the connection's peer, or behind
+/// a trusted proxy (`TRUST_FORWARDED_FOR`) the first `X-Forwarded-For` hop.
+fn rate_key(req: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        client_ip(req)
+    } else {
+        req.remote_addr().as_socket_addr().map(|addr| addr.ip())
+    }
 }
 
 fn client_ip(req: &Request) -> Option<IpAddr> {
@@ -129,6 +143,20 @@ impl ClicksApi {
         req: &Request,
         code: &str,
     ) -> Result<RedirectResponse, ApiError> {
+        if let Some(limiter) = &state.redirect_limiter
+            && let Some(address) = rate_key(req, state.config.trust_forwarded_for)
+            && let Err(wait) = limiter.check(address, std::time::Instant::now())
+        {
+            let error = ApiError::new(
+                ErrorCode::RateLimited,
+                "too many link visits from this address; try again after Retry-After seconds",
+            );
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Ok(RedirectResponse::TooManyRequests(
+                Json(error.body().clone()),
+                seconds,
+            ));
+        }
         let now = state.clock.now();
         let landing = &state.config.landing_url;
         let meta = ClickMeta {

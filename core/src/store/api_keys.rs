@@ -1,5 +1,6 @@
 //! API keys: stored only as SHA-256 hashes (see `domain::api_key`).
 
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::domain::api_key::{ApiKey, ApiRole};
@@ -39,4 +40,20 @@ pub async fn find_by_hash(
     )
     .fetch_optional(conn)
     .await?)
+}
+
+/// Revokes the live keys named `name`; returns how many.
+pub async fn revoke_by_name(
+    conn: &mut PgConnection,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query!(
+        "update api_keys set revoked_at = $2 where name = $1 and revoked_at is null",
+        name,
+        now
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
 }

@@ -1,5 +1,6 @@
 //! API keys: created by operators, checked on every request.
 
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::domain::api_key::{self, ApiKey, ApiRole};
@@ -24,6 +25,17 @@ pub async fn create(
     let plaintext = api_key::generate_plaintext(role);
     let key = api_keys::insert(conn, name, role, &api_key::hash(&plaintext)).await?;
     Ok(CreatedApiKey { key, plaintext })
+}
+
+/// Revokes every live key named `name`: each api process checks keys against the
+/// database on every request, so the next request with one of them is refused,
+/// whichever process serves it. Returns how many were revoked.
+pub async fn revoke(
+    conn: &mut PgConnection,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    api_keys::revoke_by_name(conn, name, now).await
 }
 
 /// Why a presented key was refused.
