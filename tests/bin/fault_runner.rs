@@ -20,6 +20,13 @@ struct Args {
     /// Steps of each story.
     #[arg(long, default_value_t = 120)]
     steps: usize,
+    /// Instead of the seeds: a soak of this many seconds (link visits and signups at a
+    /// steady rate while the workers are killed and restarted).
+    #[arg(long)]
+    soak: Option<u64>,
+    /// Requests a second of the soak.
+    #[arg(long, default_value_t = 100)]
+    rate: u32,
     /// Where each failing run's service logs are kept.
     #[arg(long, default_value = "target/faults")]
     log_dir: PathBuf,
@@ -35,6 +42,38 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let suite = Suite::start(args.steps, args.log_dir)?;
+    if let Some(seconds) = args.soak {
+        let report = suite.soak(seconds, args.rate).await?;
+        let mut out = std::io::stdout().lock();
+        use std::io::Write;
+        writeln!(
+            out,
+            "soak: {} s at {}/s, {} worker kills\n\
+             requests: {}, errors: {} ({:.3} %)\n\
+             latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\
+             link visits acknowledged: {}, missing: {}\n\
+             signups acknowledged: {}, missing: {}, referred without credit: {}",
+            report.seconds,
+            report.rate,
+            report.worker_kills,
+            report.requests,
+            report.errors,
+            100.0 * report.errors as f64 / report.requests.max(1) as f64,
+            report.p50.as_secs_f64() * 1e3,
+            report.p99.as_secs_f64() * 1e3,
+            report.max.as_secs_f64() * 1e3,
+            report.clicks_acknowledged,
+            report.clicks_missing,
+            report.signups_acknowledged,
+            report.signups_missing,
+            report.referred_without_credit,
+        )?;
+        let lost = report.clicks_missing + report.signups_missing;
+        if lost > 0 || report.referred_without_credit > 0 {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let mut faults: BTreeMap<&'static str, u32> = BTreeMap::new();
     let mut acknowledged: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut failed_seeds = Vec::new();

@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cluster;
 pub mod driver;
 pub mod services;
+pub mod soak;
 pub mod strikes;
 
 use std::collections::BTreeMap;
@@ -64,6 +65,17 @@ pub struct Suite {
 /// The processes of one run: index 0 is the api, then the workers.
 pub type Services = Arc<Mutex<Vec<Service>>>;
 
+/// A database with the api and two workers serving it.
+pub struct Booted {
+    pub database_url: String,
+    pub logs: PathBuf,
+    pub services: Services,
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub platform_key: String,
+    pub admin_key: String,
+}
+
 impl Suite {
     /// Starts a cluster, the Stripe stand-in and the SMTP sink.
     pub fn start(steps: usize, log_root: PathBuf) -> anyhow::Result<Self> {
@@ -87,17 +99,21 @@ impl Suite {
         })
     }
 
-    /// Plays the story of `seed` under the faults of `seed`, drains, checks.
-    pub async fn run(&self, seed: u64) -> anyhow::Result<RunReport> {
-        let started = Instant::now();
-        let database = format!("faults_{seed}");
-        let database_url = self.cluster.url(&database);
-        recreate_database(&self.cluster.url("postgres"), &database).await?;
-        let logs = self.log_root.join(format!("seed-{seed}"));
+    /// A fresh database named `database` with migrations and two API keys, and the api
+    /// and two workers serving it.
+    async fn boot(&self, database: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<Booted> {
+        let database_url = self.cluster.url(database);
+        recreate_database(&self.cluster.url("postgres"), database).await?;
+        let logs = self.log_root.join(database);
         let _ = std::fs::remove_dir_all(&logs);
         std::fs::create_dir_all(&logs)?;
 
-        let env = self.environment(&database_url);
+        let mut env = self.environment(&database_url);
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let cli = |args: &[&str]| -> anyhow::Result<String> {
             let out = std::process::Command::new(&self.api_binary)
                 .args(args)
@@ -140,6 +156,7 @@ impl Suite {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(64)
             .build()?;
         services::wait_ready(
             &http,
@@ -147,7 +164,30 @@ impl Suite {
             Duration::from_secs(30),
         )
         .await?;
-        let services: Services = Arc::new(Mutex::new(processes));
+        Ok(Booted {
+            database_url,
+            logs,
+            services: Arc::new(Mutex::new(processes)),
+            http,
+            base_url,
+            platform_key,
+            admin_key,
+        })
+    }
+
+    /// Plays the story of `seed` under the faults of `seed`, drains, checks.
+    pub async fn run(&self, seed: u64) -> anyhow::Result<RunReport> {
+        let started = Instant::now();
+        let database = format!("faults_{seed}");
+        let Booted {
+            database_url,
+            logs,
+            services,
+            http,
+            base_url,
+            platform_key,
+            admin_key,
+        } = self.boot(&database, &[]).await?;
 
         let mut report = RunReport {
             seed,
