@@ -86,6 +86,9 @@ struct State {
     requests: Vec<Recorded>,
     faults: Vec<Fault>,
     outage: Option<(Outage, std::time::Instant)>,
+    /// A deliberately broken Stripe that treats every request as new, to prove the fault
+    /// suite notices money moved twice.
+    forget_idempotency: bool,
     webhook: Option<(String, String)>,
     events: Vec<Value>,
 }
@@ -205,6 +208,12 @@ impl FakeStripe {
     /// Misbehaves as `outage` says until `until`.
     pub fn outage(&self, outage: Outage, until: std::time::Instant) {
         self.state().outage = Some((outage, until));
+    }
+
+    /// From now on every request is carried out as new, whatever its `Idempotency-Key`
+    /// (Stripe never does this: it checks that the fault suite would notice).
+    pub fn forget_idempotency_keys(&self) {
+        self.state().forget_idempotency = true;
     }
 
     /// Every event built so far (sent or not), oldest first.
@@ -375,6 +384,7 @@ impl FakeStripe {
                 let fingerprint = format!("{method} {path} {}", String::from_utf8_lossy(&body));
                 match idempotency_key
                     .as_ref()
+                    .filter(|_| !state.forget_idempotency)
                     .and_then(|key| state.idempotency.get(key).cloned())
                 {
                     Some((first, status, value)) if first == fingerprint => (status, value, true),

@@ -27,6 +27,10 @@ struct Args {
     /// Requests a second of the soak.
     #[arg(long, default_value_t = 100)]
     rate: u32,
+    /// Checks the checker: the Stripe stand-in forgets idempotency keys, so a request
+    /// retried after a timeout moves money twice, and the runs must report it.
+    #[arg(long)]
+    stripe_forgets_idempotency_keys: bool,
     /// Where each failing run's service logs are kept.
     #[arg(long, default_value = "target/faults")]
     log_dir: PathBuf,
@@ -42,6 +46,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let suite = Suite::start(args.steps, args.log_dir)?;
+    if args.stripe_forgets_idempotency_keys {
+        suite.stripe().forget_idempotency_keys();
+    }
     if let Some(seconds) = args.soak {
         let report = suite.soak(seconds, args.rate).await?;
         let mut out = std::io::stdout().lock();

@@ -175,6 +175,11 @@ impl Suite {
         })
     }
 
+    /// The Stripe stand-in of every run.
+    pub fn stripe(&self) -> &FakeStripe {
+        &self.stripe
+    }
+
     /// Plays the story of `seed` under the faults of `seed`, drains, checks.
     pub async fn run(&self, seed: u64) -> anyhow::Result<RunReport> {
         let started = Instant::now();
