@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Parser;
 use referral_tests::faults::Suite;
 
@@ -76,6 +77,8 @@ async fn main() -> anyhow::Result<()> {
             report.referred_without_credit,
         )?;
         let lost = report.clicks_missing + report.signups_missing;
+        // The suite's cluster is stopped and removed by its drop, before exiting.
+        drop(suite);
         if lost > 0 || report.referred_without_credit > 0 {
             std::process::exit(1);
         }
@@ -88,7 +91,10 @@ async fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     for seed in args.seed..args.seed + args.runs {
-        let report = suite.run(seed).await?;
+        let report = suite
+            .run(seed)
+            .await
+            .with_context(|| format!("seed {seed} could not be run"))?;
         let injected: u32 = report.faults.values().sum();
         for (kind, n) in &report.faults {
             *faults.entry(kind).or_default() += n;
@@ -132,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         failed_seeds.len(),
         failed_seeds
     )?;
+    drop(suite);
     if failed_seeds.is_empty() {
         Ok(())
     } else {
