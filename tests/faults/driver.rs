@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use super::Booted;
 use crate::fake_stripe::FakeStripe;
 
 /// What became of one request.
@@ -72,23 +73,16 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(
-        rng: StdRng,
-        seed: u64,
-        http: reqwest::Client,
-        base_url: String,
-        platform_key: String,
-        admin_key: String,
-        stripe: FakeStripe,
-    ) -> Self {
+    /// A driver of the services `booted`, playing Stripe's part through `stripe`.
+    pub fn new(rng: StdRng, seed: u64, booted: &Booted, stripe: &FakeStripe) -> Self {
         Self {
             rng,
             seed,
-            http,
-            base_url,
-            platform_key,
-            admin_key,
-            stripe,
+            http: booted.http.clone(),
+            base_url: booted.base_url.clone(),
+            platform_key: booted.platform_key.clone(),
+            admin_key: booted.admin_key.clone(),
+            stripe: stripe.clone(),
             agreement: None,
             referrers: Vec::new(),
             buyers: Vec::new(),

@@ -184,15 +184,15 @@ impl Suite {
     pub async fn run(&self, seed: u64) -> anyhow::Result<RunReport> {
         let started = Instant::now();
         let database = format!("faults_{seed}");
+        let booted = self.boot(&database, &[]).await?;
         let Booted {
             database_url,
             logs,
             services,
             http,
             base_url,
-            platform_key,
-            admin_key,
-        } = self.boot(&database, &[]).await?;
+            ..
+        } = &booted;
 
         let mut report = RunReport {
             seed,
@@ -209,36 +209,19 @@ impl Suite {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let strikes = tokio::spawn(striker.strike_until(stop_rx));
 
-        let mut driver = driver::Driver::new(
-            StdRng::seed_from_u64(seed),
-            seed,
-            http.clone(),
-            base_url.clone(),
-            platform_key,
-            admin_key,
-            self.stripe.clone(),
-        );
+        let mut driver =
+            driver::Driver::new(StdRng::seed_from_u64(seed), seed, &booted, &self.stripe);
         let played = driver.play(self.steps).await;
         let _ = stop_tx.send(true);
         report.faults = strikes.await.context("fault task")?;
         // Faults over: every service back up, Stripe and SMTP well again.
         self.stripe.outage(Outage::Down, Instant::now());
         self.smtp.refuse_until(Instant::now());
-        {
-            let mut processes = services.lock().await;
-            for process in processes.iter_mut() {
-                if let Err(crash) = process.check_alive() {
-                    report
-                        .violations
-                        .push(format!("a service crashed: {crash}"));
-                }
-                if !process.is_running() {
-                    process.start()?;
-                }
-            }
-        }
+        report
+            .violations
+            .extend(settle_services(services, Settle::Restart).await?);
         services::wait_ready(
-            &http,
+            http,
             &format!("{base_url}/healthz"),
             Duration::from_secs(30),
         )
@@ -251,7 +234,7 @@ impl Suite {
 
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
-            .connect(&database_url)
+            .connect(database_url)
             .await?;
         if let Err(stuck) = driver.drain(&pool).await {
             report
@@ -262,20 +245,12 @@ impl Suite {
         report.violations.extend(found.violations);
         report.duplicate_deliveries = found.duplicate_deliveries;
         report.acknowledged = driver.acknowledged_counts();
-        {
-            let mut processes = services.lock().await;
-            for process in processes.iter_mut() {
-                if let Err(crash) = process.check_alive() {
-                    report
-                        .violations
-                        .push(format!("a service crashed: {crash}"));
-                }
-                process.kill();
-            }
-        }
+        report
+            .violations
+            .extend(settle_services(services, Settle::Stop).await?);
         pool.close().await;
         if report.violations.is_empty() {
-            let _ = std::fs::remove_dir_all(&logs);
+            let _ = std::fs::remove_dir_all(logs);
             drop_database(&self.cluster.url("postgres"), &database).await;
         }
         report.elapsed = started.elapsed();
@@ -307,6 +282,31 @@ impl Suite {
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
     }
+}
+
+/// What to do with each service once the faults are over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// Start the ones that are down.
+    Restart,
+    /// Stop them all.
+    Stop,
+}
+
+/// Settles every service; returns one violation per service that exited by itself.
+async fn settle_services(services: &Services, settle: Settle) -> anyhow::Result<Vec<String>> {
+    let mut crashed = Vec::new();
+    for process in services.lock().await.iter_mut() {
+        if let Err(crash) = process.check_alive() {
+            crashed.push(format!("a service crashed: {crash}"));
+        }
+        match settle {
+            Settle::Restart if !process.is_running() => process.start()?,
+            Settle::Restart => {}
+            Settle::Stop => process.kill(),
+        }
+    }
+    Ok(crashed)
 }
 
 async fn recreate_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
