@@ -370,3 +370,18 @@ async fn api_keys_are_found_by_hash_and_checked_for_their_role(pool: PgPool) {
         Err(AuthError::UnknownKey)
     ));
 }
+
+/// A process started after the local clock moved (a restarted api or worker) is on the
+/// moved clock from its first instant, not the wall clock for a refresh period: found
+/// while building the fault suite, which restarts processes after clock moves.
+#[sqlx::test(migrations = false)]
+async fn a_process_follows_the_moved_dev_clock_from_its_start(pool: PgPool) {
+    migrated(&pool).await;
+    sqlx::query("update dev_clock set offset_ms = $1")
+        .bind(Duration::days(30).num_milliseconds())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let clock = referral_core::dev_time::follow(pool.clone()).await.unwrap();
+    assert!(clock.now() - SystemClock.now() > Duration::days(30) - Duration::minutes(1));
+}
