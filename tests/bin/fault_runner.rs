@@ -46,10 +46,40 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let suite = Suite::start(args.steps, args.log_dir)?;
+    let suite = Suite::start(args.steps, args.log_dir.clone())?;
     if args.stripe_forgets_idempotency_keys {
         suite.stripe().forget_idempotency_keys();
     }
+    // Interrupted (Ctrl-C, SIGTERM, a CI time limit), it returns like a failed run: main
+    // returning drops the services and the cluster, so nothing is left running.
+    let passed = tokio::select! {
+        passed = play(&args, &suite) => passed?,
+        () = interrupted() => {
+            tracing::error!("interrupted: stopping the services and the cluster");
+            false
+        }
+    };
+    anyhow::ensure!(
+        passed,
+        "not every run held (or the runner was interrupted): see above"
+    );
+    Ok(())
+}
+
+async fn interrupted() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// The soak or the seeds, as asked; whether everything held.
+async fn play(args: &Args, suite: &Suite) -> anyhow::Result<bool> {
     if let Some(seconds) = args.soak {
         let report = suite.soak(seconds, args.rate).await?;
         let mut out = std::io::stdout().lock();
@@ -77,12 +107,7 @@ async fn main() -> anyhow::Result<()> {
             report.referred_without_credit,
         )?;
         let lost = report.clicks_missing + report.signups_missing;
-        // The suite's cluster is stopped and removed by its drop, before exiting.
-        drop(suite);
-        if lost > 0 || report.referred_without_credit > 0 {
-            std::process::exit(1);
-        }
-        return Ok(());
+        return Ok(lost == 0 && report.referred_without_credit == 0);
     }
     let mut faults: BTreeMap<&'static str, u32> = BTreeMap::new();
     let mut acknowledged: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -138,10 +163,5 @@ async fn main() -> anyhow::Result<()> {
         failed_seeds.len(),
         failed_seeds
     )?;
-    drop(suite);
-    if failed_seeds.is_empty() {
-        Ok(())
-    } else {
-        std::process::exit(1)
-    }
+    Ok(failed_seeds.is_empty())
 }

@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use referral_core::ids::CommissionId;
 use referral_core::jobs::{self, MakeCommissionEligible, PayCommission, ReverseCommission};
 use referral_core::store::jobs as jobs_store;
+use referral_core::usecases::commissions::{self, Step};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -466,6 +467,44 @@ async fn a_timer_or_payment_delivered_twice_pays_once(pool: PgPool) {
     let wallet = app.wallet("ana").await;
     assert_eq!(wallet["available"]["amount"], "2.50", "{wallet}");
     assert_eq!(wallet["grants"].as_array().unwrap().len(), 1);
+}
+
+/// Found by the fault suite (seed 48 of the long run): a payment run by a process whose
+/// clock is behind the one that ended the hold (clock skew; locally, a worker yet to see
+/// the clock move) paid, stamping `paid_at` before `eligible_at`. It now waits until the
+/// hold is over by its own clock too.
+#[sqlx::test(migrations = false)]
+async fn a_payment_on_a_clock_behind_the_hold_waits_for_its_end(pool: PgPool) {
+    let mut app = TestApp::spawn(pool).await;
+    app.ana_refers_bo().await;
+    app.buy("pur-1", "bo", "50.00").await;
+    app.stop_worker().await;
+    let (id, eligible_at): (uuid::Uuid, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("select id, eligible_at from commissions")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let id = CommissionId(id);
+    let mut conn = app.pool.acquire().await.unwrap();
+    // The process running the timer sees the hold end ...
+    let step = commissions::make_eligible(&mut conn, eligible_at, id)
+        .await
+        .unwrap();
+    assert!(matches!(step, Step::Done(_)), "{step:?}");
+    // ... the one running the payment is a second behind: it waits.
+    let behind = eligible_at - Days::seconds(1);
+    let step = commissions::pay(&mut conn, behind, id).await.unwrap();
+    assert_eq!(step, Step::NotYetDue(eligible_at));
+    let status: String = sqlx::query_scalar("select status from commissions")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "ELIGIBLE");
+    // Once its clock reaches the end of the hold, it pays.
+    let Step::Done(paid) = commissions::pay(&mut conn, eligible_at, id).await.unwrap() else {
+        panic!("not paid at the end of the hold");
+    };
+    assert_eq!(paid.paid_at, Some(eligible_at));
 }
 
 #[sqlx::test(migrations = false)]

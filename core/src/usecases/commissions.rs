@@ -56,15 +56,8 @@ async fn locked(conn: &mut PgConnection, id: CommissionId) -> Result<Commission,
         .ok_or_else(|| StoreError::Corrupt(format!("commission {id} not found")))
 }
 
-/// Whether a step waits for the commission's 30-day hold to be over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Hold {
-    MustBeOver,
-    Ignored,
-}
-
-/// Locks the commission and, when `transition` applies to it (and its hold is over, if
-/// that matters), brings it in line with every refund recorded so far, so that a refund
+/// Locks the commission and, when `transition` applies to it and its 30-day hold is over
+/// by `now`, brings it in line with every refund recorded so far, so that a refund
 /// whose own job has not run yet still counts: nothing refunded is ever made eligible or
 /// paid. Answers the commission and the status it moves to, or the step to end with.
 async fn prepare(
@@ -72,13 +65,12 @@ async fn prepare(
     now: DateTime<Utc>,
     id: CommissionId,
     transition: fn(CommissionStatus) -> Result<CommissionStatus, commission::NotApplicable>,
-    hold: Hold,
 ) -> Result<Result<(Commission, CommissionStatus), Step>, StoreError> {
     let mut commission = locked(conn, id).await?;
     if transition(commission.status).is_err() {
         return Ok(Err(Step::Skipped(commission.status)));
     }
-    if hold == Hold::MustBeOver && now < commission.eligible_at {
+    if now < commission.eligible_at {
         return Ok(Err(Step::NotYetDue(commission.eligible_at)));
     }
     settle_refunds(conn, now, &mut commission).await?;
@@ -94,11 +86,10 @@ pub async fn make_eligible(
     now: DateTime<Utc>,
     id: CommissionId,
 ) -> Result<Step, StoreError> {
-    let (mut commission, next) =
-        match prepare(conn, now, id, commission::make_eligible, Hold::MustBeOver).await? {
-            Ok(ready) => ready,
-            Err(step) => return Ok(step),
-        };
+    let (mut commission, next) = match prepare(conn, now, id, commission::make_eligible).await? {
+        Ok(ready) => ready,
+        Err(step) => return Ok(step),
+    };
     let amount = commission.amount;
     ledger::append(
         conn,
@@ -130,16 +121,19 @@ pub async fn make_eligible(
 
 /// Pays an eligible commission where its track sent it when it was earned: Basic into the
 /// wallet as credit that never expires, Partner into the referral balance.
+///
+/// The hold is checked again here, by the paying process's own clock: the process that
+/// ended it may run ahead of this one (clock skew between machines; locally, a worker yet
+/// to see the clock move), and no process may pay what by its clock is still on hold.
 pub async fn pay(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     id: CommissionId,
 ) -> Result<Step, StoreError> {
-    let (mut commission, next) =
-        match prepare(conn, now, id, commission::pay, Hold::Ignored).await? {
-            Ok(ready) => ready,
-            Err(step) => return Ok(step),
-        };
+    let (mut commission, next) = match prepare(conn, now, id, commission::pay).await? {
+        Ok(ready) => ready,
+        Err(step) => return Ok(step),
+    };
     let amount = commission.amount;
     ledger::append(
         conn,
