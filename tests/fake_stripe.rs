@@ -216,6 +216,20 @@ impl FakeStripe {
         self.state().forget_idempotency = true;
     }
 
+    /// Forgets every account, transfer, payout, event, recorded request and fault, as a
+    /// new Stripe account would have none (ids stay unique; the webhook target stays).
+    pub fn reset(&self) {
+        let mut state = self.state();
+        let kept = State {
+            epoch: state.epoch.clone(),
+            sequence: state.sequence,
+            webhook: state.webhook.clone(),
+            forget_idempotency: state.forget_idempotency,
+            ..State::default()
+        };
+        *state = kept;
+    }
+
     /// Every event built so far (sent or not), oldest first.
     pub fn events(&self) -> Vec<Value> {
         self.state().events.clone()

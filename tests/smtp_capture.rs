@@ -138,6 +138,11 @@ impl SmtpCapture {
         })
     }
 
+    /// Forgets the messages received so far.
+    pub fn clear(&self) {
+        self.mails.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Refuses every message with a temporary failure (451) until `until`.
     pub fn refuse_until(&self, until: std::time::Instant) {
         *self.refuse_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);

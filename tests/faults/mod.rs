@@ -184,6 +184,10 @@ impl Suite {
     pub async fn run(&self, seed: u64) -> anyhow::Result<RunReport> {
         let started = Instant::now();
         let database = format!("faults_{seed}");
+        // Each run starts with a Stripe and a mailbox of its own: what the checks count is
+        // this run's.
+        self.stripe.reset();
+        self.smtp.clear();
         let booted = self.boot(&database, &[]).await?;
         let Booted {
             database_url,
