@@ -57,7 +57,6 @@ pub struct TestApp {
     service_clock: Arc<dyn Clock>,
 }
 
-pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 pub const RETRY_BASE: Duration = Duration::from_millis(300);
 /// The webhook signing secret of `ApiConfig::for_tests`.
 pub const WEBHOOK_SECRET: &str = "whsec_test";
@@ -193,7 +192,8 @@ impl TestApp {
     pub fn runtime_settings() -> RuntimeSettings {
         RuntimeSettings {
             concurrency: 4,
-            poll_interval: POLL_INTERVAL,
+            batch_size: 4,
+            lanes: 1,
             retry_base: RETRY_BASE,
             shutdown_grace: Duration::from_secs(10),
             orphan_after: Duration::from_secs(10),

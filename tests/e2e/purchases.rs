@@ -354,12 +354,15 @@ async fn a_refund_before_payment_cancels_and_after_payment_reverses_even_below_z
 
 #[sqlx::test(migrations = false)]
 async fn a_refund_whose_job_is_late_still_stops_the_payment(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let mut app = TestApp::spawn(pool).await;
     app.ana_refers_bo().await;
     app.buy("pur-1", "bo", "50.00").await;
+    app.run_due_jobs().await;
+    // The refund's own job is held back (a backlog, a queue down) past the hold: the
+    // worker is stopped while it is put off, or it would run at once.
+    app.stop_worker().await;
     let (status, body) = app.refund("pur-1", "re-1", "50.00").await;
     assert_eq!(status, 201, "{body}");
-    // The refund's own job is held back (a backlog, a queue down) past the hold.
     let late = app.jobs::<ReverseCommission>().await.remove(0).id;
     let mut conn = app.pool.acquire().await.unwrap();
     jobs_store::postpone(
@@ -370,6 +373,7 @@ async fn a_refund_whose_job_is_late_still_stops_the_payment(pool: PgPool) {
     .await
     .unwrap();
     drop(conn);
+    app.start_worker();
 
     app.advance(Days::days(30)).await;
     let view = app.purchase_view("pur-1").await;

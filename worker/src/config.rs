@@ -14,8 +14,10 @@ pub struct WorkerConfig {
     pub database_url: SecretString,
     /// Jobs one queue runs at once in this process (`WORKER_CONCURRENCY`).
     pub concurrency: usize,
-    /// How often an idle queue looks for due jobs (`WORKER_POLL_INTERVAL_MS`).
-    pub poll_interval: Duration,
+    /// Jobs one fetch claims for this process (`WORKER_BATCH_SIZE`).
+    pub batch_size: usize,
+    /// Fetch loops per queue (`WORKER_LANES`).
+    pub lanes: usize,
     /// First retry delay; doubles per attempt (`JOB_RETRY_BASE_MS`).
     pub retry_base: Duration,
     /// SMTP server (`SMTP_URL`, e.g. `smtp://127.0.0.1:2525`).
@@ -49,7 +51,9 @@ impl WorkerConfig {
             )?),
             concurrency: usize::try_from(config::positive("WORKER_CONCURRENCY", 4)?)
                 .unwrap_or(usize::MAX),
-            poll_interval: Duration::from_millis(config::positive("WORKER_POLL_INTERVAL_MS", 500)?),
+            batch_size: usize::try_from(config::positive("WORKER_BATCH_SIZE", 100)?)
+                .unwrap_or(usize::MAX),
+            lanes: usize::try_from(config::positive("WORKER_LANES", 1)?).unwrap_or(usize::MAX),
             retry_base: Duration::from_millis(config::positive("JOB_RETRY_BASE_MS", 5_000)?),
             smtp_url: config::url("SMTP_URL", "smtp://127.0.0.1:2525", &["smtp", "smtps"])?,
             smtp_from: config::string("SMTP_FROM", "Referral Program <no-reply@localhost>"),

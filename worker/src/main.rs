@@ -56,7 +56,8 @@ async fn run() -> anyhow::Result<()> {
     };
     let settings = RuntimeSettings {
         concurrency: config.concurrency,
-        poll_interval: config.poll_interval,
+        batch_size: config.batch_size,
+        lanes: config.lanes,
         retry_base: config.retry_base,
         shutdown_grace: Duration::from_secs(30),
         orphan_after: config.orphan_after,

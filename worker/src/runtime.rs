@@ -8,10 +8,12 @@
 //!   for operators.
 //! - **Timers woken early** go back to sleep on the same row: one row per timer, for its
 //!   whole life, and an early wake-up does not spend an attempt.
-//! - **Wake-up latency.** An idle apalis worker only looks for jobs on its heartbeat, 30 s
-//!   by default, and can lose that wake-up for good. Our own ticker wakes each queue's
-//!   fetch loop every poll interval (500 ms by default), so a due timer starts within
-//!   about that much (see BENCHMARKS.md).
+//! - **Wake-ups.** An idle apalis worker only looks for jobs on its heartbeat, and can
+//!   lose that wake-up for good. Each queue's fetch loop is woken instead by
+//!   [`crate::wakeups`]: at once when a job due now is committed, at the due instant of
+//!   the earliest timer, never on a fixed poll (see BENCHMARKS.md). apalis writes an
+//!   attempt's outcome when the loop next runs, which is usually as the attempt ends
+//!   and at worst its next heartbeat.
 //! - **Names.** A worker name is unique per process and never reused (queue, host, pid,
 //!   random suffix), or apalis leaves a restarted worker's job `Running` forever.
 //! - **Panics** are caught by apalis's catch-panic layer and retried like transient errors.
@@ -47,6 +49,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::mailer::Mailer;
+use crate::wakeups::Wakeups;
 
 /// What every job handler may use.
 #[derive(Clone, Debug)]
@@ -135,10 +138,15 @@ pub trait JobHandler: Job + Clone {
 /// How the worker runs its queues.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
-    /// Jobs one queue runs at once in this process.
+    /// Jobs one queue runs at once in this process (split between its lanes).
     pub concurrency: usize,
-    /// Idle poll interval (the apalis heartbeat).
-    pub poll_interval: Duration,
+    /// Fetch loops per queue in this process. apalis runs one loop's fetches and
+    /// acknowledgements one after the other; a busy queue goes faster with a few loops
+    /// working side by side (see BENCHMARKS.md). Each loop heartbeats on its own.
+    pub lanes: usize,
+    /// Jobs one fetch claims for this process; the ones without a free slot yet wait
+    /// in the process (and go back to the queue if it stops).
+    pub batch_size: usize,
     /// First retry delay.
     pub retry_base: Duration,
     /// How long SIGTERM waits for in-flight jobs.
@@ -342,14 +350,6 @@ fn restart_after_failure(
 /// times per `orphan_after`, so one or two slow heartbeats do not hand its jobs away.
 const MISSED_HEARTBEATS: u32 = 5;
 
-/// A stream that yields every `interval`, for ever.
-fn ticker(interval: Duration) -> std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>> {
-    Box::pin(futures::stream::unfold((), move |()| async move {
-        tokio::time::sleep(interval).await;
-        Some(((), ()))
-    }))
-}
-
 /// A unique, never reused name for one worker of one queue in this process.
 fn worker_name(queue: &str, restart: usize) -> String {
     let host = std::env::var("HOSTNAME")
@@ -366,6 +366,7 @@ pub struct Queues {
     monitor: Monitor,
     ctx: QueueContext,
     settings: RuntimeSettings,
+    wakeups: Wakeups,
 }
 
 impl Queues {
@@ -377,6 +378,7 @@ impl Queues {
                 .should_restart(restart_after_failure),
             ctx: QueueContext { env },
             settings,
+            wakeups: Wakeups::default(),
         }
     }
 
@@ -396,33 +398,41 @@ impl Queues {
 
     /// Adds the queue of job type `J`.
     pub fn with<J: JobHandler>(mut self) -> Self {
+        let lanes = self.settings.lanes.max(1);
+        let concurrency = self.settings.concurrency.div_ceil(lanes).max(1);
+        for _ in 0..lanes {
+            self = self.with_lane::<J>(concurrency);
+        }
+        self
+    }
+
+    /// One fetch loop of `J`'s queue (an apalis worker of its own) running `concurrency`
+    /// jobs at once.
+    fn with_lane<J: JobHandler>(mut self, concurrency: usize) -> Self {
         let pool = self.ctx.env.pool.clone();
         let ctx = self.ctx.clone();
         let settings = self.settings.clone();
+        let signal = self.wakeups.signal(J::QUEUE);
         // Jobs of a worker that stopped heartbeating (killed mid-job) are re-queued by the
         // others after `orphan_after` of silence.
         let heartbeat = (settings.orphan_after / MISSED_HEARTBEATS).max(Duration::from_millis(200));
         self.monitor = self.monitor.register(move |restart| {
             let config = Config::default()
                 .queue(J::QUEUE)
-                .batch_size(settings.concurrency.max(1))
+                .batch_size(settings.batch_size.max(1))
                 .heartbeat_interval(heartbeat)
                 .missed_heartbeats(MISSED_HEARTBEATS as usize);
             let storage = PostgresStorage::<J>::new(&pool).with_config(config);
-            // apalis-postgres fetches on its heartbeat, and a heartbeat that fires while a
-            // fetch is in flight is lost: the queue then sleeps until the next job is
-            // pushed through this process, possibly forever. A ticker of our own wakes the
-            // fetch loop every poll interval, whatever happened before.
-            let backend =
-                PollWith::new(storage, StreamStrategy::new(ticker(settings.poll_interval)))
-                    // A restarted worker waits before registering and fetching again, so a
-                    // database that is down is not hammered.
-                    .before_start(move |_| async move {
-                        if restart > 0 {
-                            tokio::time::sleep(RESTART_PAUSE).await;
-                        }
-                        Ok(())
-                    });
+            let wake = signal.clone().wake_stream(pool.clone(), J::QUEUE);
+            let backend = PollWith::new(storage, StreamStrategy::new(wake))
+                // A restarted worker waits before registering and fetching again, so a
+                // database that is down is not hammered.
+                .before_start(move |_| async move {
+                    if restart > 0 {
+                        tokio::time::sleep(RESTART_PAUSE).await;
+                    }
+                    Ok(())
+                });
             let backoff = BackoffLayer {
                 pool: pool.clone(),
                 queue: J::QUEUE,
@@ -432,7 +442,7 @@ impl Queues {
             WorkerBuilder::new(worker_name(J::QUEUE, restart))
                 .backend(backend)
                 .data(ctx.clone())
-                .concurrency(settings.concurrency)
+                .concurrency(concurrency)
                 .parallelize(tokio::spawn)
                 .layer(backoff)
                 .layer(CatchPanicLayer::with_panic_handler(panic_to_error))
@@ -444,6 +454,7 @@ impl Queues {
     /// Starts the queues. They stop taking jobs when `shutdown` resolves (or on
     /// [`WorkerHandle::stop`]) and return once in-flight jobs finish.
     pub fn spawn(self, shutdown: impl Future<Output = ()> + Send + 'static) -> WorkerHandle {
+        let listener = tokio::spawn(self.wakeups.listen(self.ctx.env.pool.clone()));
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let signal = async move {
             tokio::select! {
@@ -453,9 +464,15 @@ impl Queues {
             tracing::info!("worker stopping: no new jobs, waiting for in-flight ones");
             Ok(())
         };
+        let monitor = self.monitor;
+        let join = tokio::spawn(async move {
+            let ended = monitor.run_with_signal(signal).await;
+            listener.abort();
+            ended
+        });
         WorkerHandle {
             stop: Some(stop_tx),
-            join: tokio::spawn(self.monitor.run_with_signal(signal)),
+            join,
         }
     }
 }

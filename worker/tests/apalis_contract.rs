@@ -41,7 +41,11 @@ async fn worker(conn: &mut PgConnection, name: &str) -> WorkerContext {
 }
 
 async fn fetch(conn: &mut PgConnection, worker: &WorkerContext) -> Vec<String> {
-    let config = Config::default().queue(Probe::QUEUE).batch_size(10);
+    fetch_of(conn, worker, 10).await
+}
+
+async fn fetch_of(conn: &mut PgConnection, worker: &WorkerContext, count: usize) -> Vec<String> {
+    let config = Config::default().queue(Probe::QUEUE).batch_size(count);
     fetch_next(&mut *conn, &config, worker)
         .await
         .unwrap()
@@ -185,4 +189,134 @@ async fn a_rescheduled_timer_ignores_the_ack_and_the_lock_of_its_early_attempt(p
     ack(&mut conn, &a, &done, Status::Done).await;
     let finished = row(&mut conn, &done).await;
     assert_eq!((finished.status.as_str(), finished.attempts), ("Done", 1));
+    // A finished row lets go of its worker (migration 0010), so only rows in flight name one.
+    let holder: Option<String> =
+        sqlx::query_scalar("select lock_by from apalis.jobs where id = $1")
+            .bind(&done)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(holder, None);
+}
+
+/// Shared buffers (hit + read) an `EXPLAIN (ANALYZE, BUFFERS)` of `query` reports.
+async fn buffers_read(conn: &mut PgConnection, query: &str) -> i64 {
+    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "explain (analyze, buffers, format json) {query}"
+    )))
+    .fetch_one(conn)
+    .await
+    .unwrap();
+    let top = &plan[0]["Plan"];
+    top["Shared Hit Blocks"].as_i64().unwrap() + top["Shared Read Blocks"].as_i64().unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_idle_fetch_reads_a_few_pages_whatever_the_timer_backlog(pool: PgPool) {
+    let mut conn = setup(&pool).await;
+    let body: String = sqlx::query_scalar("select prosrc from pg_proc where proname = 'get_jobs'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    // The claiming statement, without the setting before it.
+    let claim = &body[body.find("update apalis.jobs").unwrap()..];
+    let fetch = claim
+        .replace("worker_id", "'probe-a'")
+        .replace("v_job_type", &format!("'{}'", Probe::QUEUE))
+        .replace("v_job_count", "10");
+
+    let far =
+        u64::try_from((db_now(&mut conn).await + chrono::Duration::days(30)).timestamp()).unwrap();
+    for _ in 0..5 {
+        let timers = (0..10_000)
+            .map(|_| {
+                apalis_core::task::builder::TaskBuilder::new(b"null".to_vec())
+                    .run_at_timestamp(far)
+                    .build()
+            })
+            .collect();
+        apalis_postgres::queries::push_tasks(&mut conn, Probe::QUEUE, timers)
+            .await
+            .unwrap();
+    }
+    sqlx::query("analyze apalis.jobs")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let mut tx = pool.begin().await.unwrap();
+    let idle = buffers_read(&mut tx, &fetch).await;
+    tx.rollback().await.unwrap();
+    // The 50,000 timers' index entries alone fill a few hundred pages.
+    assert!(idle <= 20, "an idle fetch read {idle} pages of the backlog");
+
+    // With a job due, the same fetch still claims it (oldest first).
+    let due = jobs::enqueue_now(&mut conn, &Probe).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let a = worker(&mut conn, "probe-a").await;
+    assert_eq!(fetch_of(&mut conn, &a, 10).await, vec![due]);
+}
+
+/// The next notification on the job channel within `wait`, as (queue, milliseconds).
+async fn next_notice(
+    listener: &mut sqlx::postgres::PgListener,
+    wait: Duration,
+) -> Option<(String, i64)> {
+    let notification = tokio::time::timeout(wait, listener.recv())
+        .await
+        .ok()?
+        .unwrap();
+    let (queue, millis) = notification.payload().split_once(' ').unwrap();
+    Some((queue.to_owned(), millis.parse().unwrap()))
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_committed_claimable_job_is_announced_with_its_delay_and_nothing_else_is(pool: PgPool) {
+    let mut conn = setup(&pool).await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .unwrap();
+    listener
+        .listen(referral_worker::wakeups::CHANNEL)
+        .await
+        .unwrap();
+    let quiet = Duration::from_millis(300);
+
+    // A rolled-back insert says nothing; a committed batch says it once.
+    let mut tx = pool.begin().await.unwrap();
+    jobs::enqueue_now(&mut tx, &Probe).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(next_notice(&mut listener, quiet).await, None);
+    let mut tx = pool.begin().await.unwrap();
+    jobs::enqueue_now(&mut tx, &Probe).await.unwrap();
+    jobs::enqueue_now(&mut tx, &Probe).await.unwrap();
+    tx.commit().await.unwrap();
+    let (queue, millis) = next_notice(&mut listener, quiet).await.unwrap();
+    assert_eq!(queue, Probe::QUEUE);
+    assert!(millis <= 0, "a job due now announced {millis} ms ahead");
+    assert_eq!(next_notice(&mut listener, quiet).await, None);
+
+    // A timer is announced with the time left until it is due.
+    let due = db_now(&mut conn).await + chrono::Duration::seconds(60);
+    jobs::enqueue_at(&mut conn, &Probe, due).await.unwrap();
+    let mut delays = vec![];
+    while let Some((_, millis)) = next_notice(&mut listener, quiet).await {
+        delays.push(millis);
+    }
+    let earliest = delays.iter().min().copied().unwrap();
+    assert!(
+        (58_000..=60_000).contains(&earliest),
+        "announced {delays:?}"
+    );
+
+    // Claiming and finishing say nothing; a failure with attempts left is a retry.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let a = worker(&mut conn, "probe-a").await;
+    let claimed = fetch_of(&mut conn, &a, 2).await;
+    assert_eq!(claimed.len(), 2);
+    ack(&mut conn, &a, &claimed[0], Status::Done).await;
+    assert_eq!(next_notice(&mut listener, quiet).await, None);
+    ack(&mut conn, &a, &claimed[1], Status::Failed).await;
+    let (queue, millis) = next_notice(&mut listener, quiet).await.unwrap();
+    assert_eq!((queue.as_str(), millis <= 0), (Probe::QUEUE, true));
 }

@@ -17,6 +17,9 @@
 //! - **Claim.** A fetch takes rows of one queue whose status is `Pending` (or `Failed` with
 //!   attempts left) and whose `run_at` is strictly before the database's `now()`, with
 //!   `FOR UPDATE SKIP LOCKED`, and marks them `Queued` with `lock_by` = the worker's name.
+//!   (Migration 0010 replaces apalis's fetch function with one that claims in `run_at`
+//!   order over an index that ends the scan at the first row not yet due, and lets a row
+//!   that is no longer claimed drop its `lock_by`; it also notifies idle workers.)
 //!   A claimed row is not claimed again by anyone, so moving `run_at` into the future is
 //!   how a job is made to wait, and `run_at <= now()` how it is made runnable.
 //! - **Lock.** When a job starts, apalis marks it `Running`, but only if it is still
@@ -25,7 +28,7 @@
 //! - **Acknowledgement.** After an attempt, apalis writes `status` (`Done`, `Failed`, or
 //!   `Killed` for an abort), `attempts` (the attempt number, absolute), `last_result` and
 //!   `done_at`, and only for a row whose `lock_by` is still the acknowledging worker. It
-//!   never touches `run_at` or `lock_by`. Two consequences we use: a `run_at` we move
+//!   never touches `run_at` (nor `lock_by`, which our trigger then clears). Two consequences we use: a `run_at` we move
 //!   before a failed attempt is acknowledged survives (backoff), and a row we release
 //!   (`lock_by` cleared) is not acknowledged at all (a timer woken early goes back to
 //!   `Pending` without spending an attempt).
@@ -151,6 +154,23 @@ async fn insert_keyed<J: Job>(
     }
     tracing::debug!(queue = J::QUEUE, job_id = %id, ?due_at, "job enqueued");
     Ok(id)
+}
+
+/// Milliseconds until queue `queue`'s earliest claimable job is due, on the database's
+/// clock (negative when due already); `None` when it has none. Reads the first entry of
+/// the claimable-rows index, whatever the backlog.
+pub async fn next_due_in(conn: &mut PgConnection, queue: &str) -> Result<Option<f64>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"select (extract(epoch from run_at - clock_timestamp()) * 1000)::float8 as "millis!"
+           from apalis.jobs
+           where job_type = $1
+             and (status = 'Pending' or (status = 'Failed' and attempts < max_attempts))
+           order by run_at
+           limit 1"#,
+        queue
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// The database's clock, which apalis compares `run_at` with and stamps `done_at` by.

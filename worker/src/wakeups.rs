@@ -1,0 +1,258 @@
+//! When an idle queue looks for work: when the database says a job became claimable, and
+//! when the earliest waiting job falls due. Never on a fixed poll.
+//!
+//! One `LISTEN referral_jobs` connection per worker process ([`Wakeups::listen`]) hears
+//! every queue's announcements ("<queue> <milliseconds until due>", sent at commit by the
+//! triggers of migration 0010) and hands each to its queue's [`QueueSignal`]. Each queue's
+//! fetch loop is woken by [`QueueSignal::wake_stream`]: at once for a job due now, at the
+//! due instant for a later one. After each wake-up the stream asks the database when the
+//! queue's next claimable job is due (one read of the claimable-rows index), so a timer
+//! armed long ago, a retry's backoff, or an announcement missed while the connection was
+//! down are found without polling.
+//!
+//! Cost of an idle worker: nothing per queue beyond apalis's own heartbeat; the next-due
+//! read reads a few index pages whatever the backlog (see BENCHMARKS.md).
+//!
+//! Not apalis-postgres's `PostgresStorageFactory`: its trigger announces only rows due
+//! when inserted (not timers, retries or re-queued jobs), one notification per row, and
+//! its shared listener refuses a queue registered a second time, which a restarted queue
+//! worker does.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::Stream;
+use referral_core::store::jobs as jobs_store;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The channel the triggers of migration 0010 notify.
+pub const CHANNEL: &str = "referral_jobs";
+
+/// How long after a wake-up a queue whose due jobs are still unclaimed (all its slots
+/// busy, or another process faster) looks again: its own fetch loop takes them as slots
+/// free up, this only covers a wake-up lost during a fetch.
+const BUSY_RECHECK: Duration = Duration::from_millis(100);
+
+/// `run_at < now()` is strict, and a wake-up computed from a rounded delay may land a
+/// hair early: waking this much after the due instant makes the fetch find the job.
+const DUE_MARGIN: Duration = Duration::from_millis(2);
+
+/// How long the listener waits before reconnecting after losing its connection.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
+/// The wake-ups of one queue in this process.
+#[derive(Debug, Default)]
+pub struct QueueSignal {
+    notify: Notify,
+    /// The earliest due instant announced and not yet woken for.
+    next_due: Mutex<Option<Instant>>,
+}
+
+impl QueueSignal {
+    /// Records that a job of this queue is claimable from `due` on.
+    pub fn announce(&self, due: Instant) {
+        {
+            let mut next = self.next_due.lock().unwrap_or_else(PoisonError::into_inner);
+            *next = Some(next.map_or(due, |current| current.min(due)));
+        }
+        self.notify.notify_one();
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        *self.next_due.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Consumes the announcement if it is due by `now`.
+    fn take_if_due(&self, now: Instant) -> bool {
+        let mut next = self.next_due.lock().unwrap_or_else(PoisonError::into_inner);
+        match *next {
+            Some(due) if due <= now => {
+                *next = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A stream that yields each time queue `queue`'s fetch loop should look for jobs.
+    pub fn wake_stream(
+        self: Arc<Self>,
+        pool: PgPool,
+        queue: &'static str,
+    ) -> Pin<Box<dyn Stream<Item = ()> + Send>> {
+        let state = WakeState {
+            signal: self,
+            pool,
+            queue,
+            last_wake: None,
+        };
+        Box::pin(futures::stream::unfold(state, |mut state| async move {
+            state.refresh_from_database().await;
+            tracing::trace!(queue = state.queue, next_due = ?state.signal.next_due(), "refreshed");
+            state.wait_until_due().await;
+            tracing::trace!(queue = state.queue, "wake");
+            state.last_wake = Some(Instant::now());
+            Some(((), state))
+        }))
+    }
+}
+
+struct WakeState {
+    signal: Arc<QueueSignal>,
+    pool: PgPool,
+    queue: &'static str,
+    last_wake: Option<Instant>,
+}
+
+impl WakeState {
+    /// Announces the queue's earliest claimable job as the database sees it.
+    async fn refresh_from_database(&self) {
+        let next_due = match self.pool.acquire().await {
+            Ok(mut conn) => jobs_store::next_due_in(&mut conn, self.queue).await,
+            Err(error) => Err(error.into()),
+        };
+        match next_due {
+            Ok(Some(millis)) => {
+                let now = Instant::now();
+                let due = if millis > 0.0 {
+                    now + Duration::from_secs_f64(millis / 1_000.0) + DUE_MARGIN
+                } else {
+                    // Due and unclaimed: the fetch loop is busy or just missed it.
+                    self.last_wake
+                        .map_or(now, |last| (last + BUSY_RECHECK).max(now))
+                };
+                self.signal.announce(due);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                // The heartbeat's fetch still runs; look again after a pause.
+                tracing::warn!(queue = self.queue, %error, "could not read the next due job");
+                self.signal.announce(Instant::now() + RECONNECT_PAUSE);
+            }
+        }
+    }
+
+    async fn wait_until_due(&self) {
+        loop {
+            let now = Instant::now();
+            if self.signal.take_if_due(now) {
+                return;
+            }
+            match self.signal.next_due() {
+                Some(due) => {
+                    tokio::select! {
+                        () = self.signal.notify.notified() => {}
+                        () = tokio::time::sleep_until(due) => {}
+                    }
+                }
+                None => self.signal.notify.notified().await,
+            }
+        }
+    }
+}
+
+/// Every fetch loop's signal in this process, fed by one listening connection.
+#[derive(Debug, Clone, Default)]
+pub struct Wakeups {
+    queues: Arc<Mutex<SignalsByQueue>>,
+}
+
+/// Each queue's fetch loops' signals.
+type SignalsByQueue = HashMap<&'static str, Vec<Arc<QueueSignal>>>;
+
+impl Wakeups {
+    /// A new signal for one fetch loop of `queue`; every announcement for the queue
+    /// reaches all of its loops.
+    pub fn signal(&self, queue: &'static str) -> Arc<QueueSignal> {
+        let signal = Arc::new(QueueSignal::default());
+        self.queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(queue)
+            .or_default()
+            .push(signal.clone());
+        signal
+    }
+
+    fn announce(&self, payload: &str) {
+        let Some((queue, millis)) = payload.split_once(' ') else {
+            tracing::warn!(payload, "unreadable job notification");
+            return;
+        };
+        let millis: i64 = millis.parse().unwrap_or(0);
+        let delay = Duration::from_millis(u64::try_from(millis).unwrap_or(0));
+        let due = Instant::now() + delay;
+        let due = if delay.is_zero() {
+            due
+        } else {
+            due + DUE_MARGIN
+        };
+        tracing::trace!(queue, millis, "announced");
+        // A queue this process does not serve has no entry.
+        if let Some(signals) = self
+            .queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(queue)
+        {
+            for signal in signals {
+                signal.announce(due);
+            }
+        }
+    }
+
+    fn announce_all_now(&self) {
+        let now = Instant::now();
+        for signal in self
+            .queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .flatten()
+        {
+            signal.announce(now);
+        }
+    }
+
+    /// Listens for announcements until the task is aborted, reconnecting when the
+    /// connection drops. After each (re)connection every queue looks at once, as
+    /// announcements sent meanwhile were lost.
+    pub async fn listen(self, pool: PgPool) {
+        loop {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut listener) => match listener.listen(CHANNEL).await {
+                    Ok(()) => {
+                        self.announce_all_now();
+                        self.relay(&mut listener).await;
+                    }
+                    Err(error) => tracing::warn!(%error, "could not listen for job notifications"),
+                },
+                Err(error) => {
+                    tracing::warn!(%error, "could not connect to listen for job notifications")
+                }
+            }
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+        }
+    }
+
+    async fn relay(&self, listener: &mut PgListener) {
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) => self.announce(notification.payload()),
+                Ok(None) => {
+                    tracing::warn!("job notification connection lost; reconnecting");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "job notification connection failed; reconnecting");
+                    return;
+                }
+            }
+        }
+    }
+}
