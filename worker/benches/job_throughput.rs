@@ -87,10 +87,7 @@ async fn not_done(scratch: &Scratch, queue: &str) -> Result<i64, BoxError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    support::init_tracing();
     let job_count: u64 = env_number("JOBS", 100_000);
     let latency_jobs: usize = env_number("LAT_JOBS", 200);
     let settings = support::runtime_settings();

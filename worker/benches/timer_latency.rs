@@ -169,10 +169,7 @@ async fn explain_idle_reads(scratch: &Scratch) -> Result<(), BoxError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    support::init_tracing();
     let pending: usize = env_number("PENDING_TIMERS", 0);
     let spread: usize = env_number("TIMERS", 200);
     const BURST: usize = 50;

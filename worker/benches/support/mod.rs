@@ -75,6 +75,15 @@ pub async fn enqueue_batch<J: Job>(conn: &mut PgConnection, jobs: &[J]) -> Resul
     Ok(())
 }
 
+/// Logs to stderr as `RUST_LOG` says (nothing by default), so a bench's output stays its
+/// figures.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// The `p`th percentile (nearest rank) of sorted samples.
 pub fn percentile<T: Copy>(sorted: &[T], p: usize) -> T {
     let index = (sorted.len() * p).div_ceil(100).saturating_sub(1);
