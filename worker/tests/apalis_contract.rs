@@ -282,15 +282,17 @@ async fn a_committed_claimable_job_is_announced_with_its_delay_and_nothing_else_
         .unwrap();
     let quiet = Duration::from_millis(300);
 
-    // A rolled-back insert says nothing; a committed batch says it once.
+    // A rolled-back insert says nothing; a committed batch (one statement) says it once.
     let mut tx = pool.begin().await.unwrap();
     jobs::enqueue_now(&mut tx, &Probe).await.unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(next_notice(&mut listener, quiet).await, None);
-    let mut tx = pool.begin().await.unwrap();
-    jobs::enqueue_now(&mut tx, &Probe).await.unwrap();
-    jobs::enqueue_now(&mut tx, &Probe).await.unwrap();
-    tx.commit().await.unwrap();
+    let batch = (0..3)
+        .map(|_| apalis_core::task::builder::TaskBuilder::new(b"null".to_vec()).build())
+        .collect();
+    apalis_postgres::queries::push_tasks(&mut conn, Probe::QUEUE, batch)
+        .await
+        .unwrap();
     let (queue, millis) = next_notice(&mut listener, quiet).await.unwrap();
     assert_eq!(queue, Probe::QUEUE);
     assert!(millis <= 0, "a job due now announced {millis} ms ahead");
