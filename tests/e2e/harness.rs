@@ -194,6 +194,7 @@ impl TestApp {
             concurrency: 4,
             batch_size: 4,
             lanes: 1,
+            safety_wake: Duration::from_millis(100),
             retry_base: RETRY_BASE,
             shutdown_grace: Duration::from_secs(10),
             orphan_after: Duration::from_secs(10),
@@ -282,6 +283,24 @@ impl TestApp {
             "jobs still due or running after 15 s: {:#?}",
             self.all_jobs().await
         );
+    }
+
+    /// Runs job `id` through its retries without waiting out their backoff, until it has
+    /// made `attempts` attempts and is not running; returns its row then.
+    pub async fn run_through_attempts<J: Job>(&self, id: &str, attempts: i32) -> JobRow {
+        let found = wait_until(Duration::from_secs(15), || async {
+            let mut conn = self.pool.acquire().await.unwrap();
+            let row = jobs_store::find(&mut conn, id).await.unwrap()?;
+            let in_flight = matches!(row.status.as_str(), "Queued" | "Running");
+            if row.attempts >= attempts && !in_flight {
+                return Some(row);
+            }
+            // Waiting out a backoff: due now instead (a no-op while it runs).
+            jobs_store::run_now(&mut conn, id).await.unwrap();
+            None
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("job {id} of {} never made {attempts} attempts", J::QUEUE))
     }
 
     /// Makes job `id` runnable now, whatever its due time or backoff.

@@ -109,15 +109,8 @@ async fn a_panicking_job_is_retried_then_stays_failed_with_its_message(pool: PgP
     let id = jobs::enqueue_now(&mut conn, &Explode).await.unwrap();
     drop(conn);
 
-    for attempt in 1..3 {
-        app.wait_for_job::<Explode>(&id, |j| j.attempts == attempt && j.status == "Failed")
-            .await;
-        // Skip the backoff wait.
-        app.run_job_now(&id).await;
-    }
-    let job = app
-        .wait_for_job::<Explode>(&id, |j| j.attempts == 3 && j.status == "Failed")
-        .await;
+    let job = app.run_through_attempts::<Explode>(&id, 3).await;
+    assert_eq!((job.status.as_str(), job.attempts), ("Failed", 3));
     assert!(job.last_error.unwrap().contains("job panicked: boom"));
     worker.stop().await.unwrap();
 }

@@ -58,6 +58,7 @@ async fn run() -> anyhow::Result<()> {
         concurrency: config.concurrency,
         batch_size: config.batch_size,
         lanes: config.lanes,
+        safety_wake: config.safety_wake,
         retry_base: config.retry_base,
         shutdown_grace: Duration::from_secs(30),
         orphan_after: config.orphan_after,

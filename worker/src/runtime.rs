@@ -11,7 +11,7 @@
 //! - **Wake-ups.** An idle apalis worker only looks for jobs on its heartbeat, and can
 //!   lose that wake-up for good. Each queue's fetch loop is woken instead by
 //!   [`crate::wakeups`]: at once when a job due now is committed, at the due instant of
-//!   the earliest timer, never on a fixed poll (see BENCHMARKS.md). apalis writes an
+//!   the earliest timer, and otherwise only after a safety interval (see BENCHMARKS.md). apalis writes an
 //!   attempt's outcome when the loop next runs, which is usually as the attempt ends
 //!   and at worst its next heartbeat.
 //! - **Names.** A worker name is unique per process and never reused (queue, host, pid,
@@ -144,6 +144,8 @@ pub struct RuntimeSettings {
     /// acknowledgements one after the other; a busy queue goes faster with a few loops
     /// working side by side (see BENCHMARKS.md). Each loop heartbeats on its own.
     pub lanes: usize,
+    /// Longest an idle fetch loop sleeps without a notification or a due timer.
+    pub safety_wake: Duration,
     /// Jobs one fetch claims for this process; the ones without a free slot yet wait
     /// in the process (and go back to the queue if it stops).
     pub batch_size: usize,
@@ -423,7 +425,9 @@ impl Queues {
                 .heartbeat_interval(heartbeat)
                 .missed_heartbeats(MISSED_HEARTBEATS as usize);
             let storage = PostgresStorage::<J>::new(&pool).with_config(config);
-            let wake = signal.clone().wake_stream(pool.clone(), J::QUEUE);
+            let wake = signal
+                .clone()
+                .wake_stream(pool.clone(), J::QUEUE, settings.safety_wake);
             let backend = PollWith::new(storage, StreamStrategy::new(wake))
                 // A restarted worker waits before registering and fetching again, so a
                 // database that is down is not hammered.

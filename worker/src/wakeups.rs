@@ -10,8 +10,10 @@
 //! armed long ago, a retry's backoff, or an announcement missed while the connection was
 //! down are found without polling.
 //!
-//! Cost of an idle worker: nothing per queue beyond apalis's own heartbeat; the next-due
-//! read reads a few index pages whatever the backlog (see BENCHMARKS.md).
+//! Cost of an idle worker: a fetch and a next-due read (a few index pages each, whatever
+//! the backlog; see BENCHMARKS.md) per queue per safety interval, besides apalis's own
+//! heartbeat. The safety wake-up (`WORKER_SAFETY_WAKE_MS`, 1 s) stays until a rare lost
+//! wake-up, seen in benchmarks and tests, is explained: it bounds how late that makes a job.
 //!
 //! Not apalis-postgres's `PostgresStorageFactory`: its trigger announces only rows due
 //! when inserted (not timers, retries or re-queued jobs), one notification per row, and
@@ -80,15 +82,18 @@ impl QueueSignal {
     }
 
     /// A stream that yields each time queue `queue`'s fetch loop should look for jobs.
+    /// It also yields after `safety` without any other reason.
     pub fn wake_stream(
         self: Arc<Self>,
         pool: PgPool,
         queue: &'static str,
+        safety: Duration,
     ) -> Pin<Box<dyn Stream<Item = ()> + Send>> {
         let state = WakeState {
             signal: self,
             pool,
             queue,
+            safety,
             last_wake: None,
         };
         Box::pin(futures::stream::unfold(state, |mut state| async move {
@@ -106,6 +111,7 @@ struct WakeState {
     signal: Arc<QueueSignal>,
     pool: PgPool,
     queue: &'static str,
+    safety: Duration,
     last_wake: Option<Instant>,
 }
 
@@ -138,19 +144,19 @@ impl WakeState {
     }
 
     async fn wait_until_due(&self) {
+        let safety_at = Instant::now() + self.safety;
         loop {
             let now = Instant::now();
-            if self.signal.take_if_due(now) {
+            if self.signal.take_if_due(now) || now >= safety_at {
                 return;
             }
-            match self.signal.next_due() {
-                Some(due) => {
-                    tokio::select! {
-                        () = self.signal.notify.notified() => {}
-                        () = tokio::time::sleep_until(due) => {}
-                    }
-                }
-                None => self.signal.notify.notified().await,
+            let due = self
+                .signal
+                .next_due()
+                .map_or(safety_at, |due| due.min(safety_at));
+            tokio::select! {
+                () = self.signal.notify.notified() => {}
+                () = tokio::time::sleep_until(due) => {}
             }
         }
     }

@@ -106,6 +106,7 @@ pub fn runtime_settings() -> referral_worker::RuntimeSettings {
         concurrency,
         batch_size: env_number("WORKER_BATCH_SIZE", 100),
         lanes: env_number("WORKER_LANES", 1),
+        safety_wake: std::time::Duration::from_millis(env_number("WORKER_SAFETY_WAKE_MS", 1_000)),
         retry_base: std::time::Duration::from_secs(1),
         shutdown_grace: std::time::Duration::from_secs(5),
         orphan_after: std::time::Duration::from_secs(10),
