@@ -295,8 +295,18 @@ impl TestApp {
             if row.attempts >= attempts && !in_flight {
                 return Some(row);
             }
-            // Waiting out a backoff: due now instead (a no-op while it runs).
-            jobs_store::run_now(&mut conn, id).await.unwrap();
+            // Waiting out a backoff before attempt `attempts`: due now instead (a no-op
+            // while it runs, and never the backoff after that attempt).
+            sqlx::query(
+                "update apalis.jobs set run_at = now()
+                 where id = $1 and status in ('Pending', 'Failed')
+                   and attempts < $2 and attempts < max_attempts",
+            )
+            .bind(id)
+            .bind(attempts)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
             None
         })
         .await;

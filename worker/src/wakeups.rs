@@ -126,7 +126,7 @@ impl WakeState {
             Ok(Some(millis)) => {
                 let now = Instant::now();
                 let due = if millis > 0.0 {
-                    now + Duration::from_secs_f64(millis / 1_000.0) + DUE_MARGIN
+                    due_in(millis)
                 } else {
                     // Due and unclaimed: the fetch loop is busy or just missed it.
                     self.last_wake
@@ -162,6 +162,17 @@ impl WakeState {
     }
 }
 
+/// The instant a job due in `millis` (on the database's clock; 0 or less: now) can be
+/// claimed, with the margin `run_at < now()` needs.
+fn due_in(millis: f64) -> Instant {
+    let now = Instant::now();
+    if millis > 0.0 {
+        now + Duration::from_secs_f64(millis / 1_000.0) + DUE_MARGIN
+    } else {
+        now
+    }
+}
+
 /// Every fetch loop's signal in this process, fed by one listening connection.
 #[derive(Debug, Clone, Default)]
 pub struct Wakeups {
@@ -190,14 +201,8 @@ impl Wakeups {
             tracing::warn!(payload, "unreadable job notification");
             return;
         };
-        let millis: i64 = millis.parse().unwrap_or(0);
-        let delay = Duration::from_millis(u64::try_from(millis).unwrap_or(0));
-        let due = Instant::now() + delay;
-        let due = if delay.is_zero() {
-            due
-        } else {
-            due + DUE_MARGIN
-        };
+        let millis: f64 = millis.parse().unwrap_or(0.0);
+        let due = due_in(millis);
         tracing::trace!(queue, millis, "announced");
         // A queue this process does not serve has no entry.
         if let Some(signals) = self
