@@ -276,7 +276,6 @@ impl Suite {
             ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
             ("STRIPE_TIMEOUT_MS", STRIPE_TIMEOUT.as_millis().to_string()),
             ("SMTP_URL", self.smtp.url.clone()),
-            ("WORKER_SAFETY_WAKE_MS", "100".into()),
             ("JOB_RETRY_BASE_MS", "200".into()),
             ("WORKER_ORPHAN_AFTER_SECS", "2".into()),
             ("RECONCILE_INTERVAL_SECS", "5".into()),

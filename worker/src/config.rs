@@ -18,8 +18,9 @@ pub struct WorkerConfig {
     pub batch_size: usize,
     /// Fetch loops per queue (`WORKER_LANES`).
     pub lanes: usize,
-    /// Longest sleep of an idle fetch loop (`WORKER_SAFETY_WAKE_MS`).
-    pub safety_wake: Duration,
+    /// Longest sleep of an idle fetch loop (`WORKER_SAFETY_WAKE_MS`; 0, the default: no
+    /// limit).
+    pub safety_wake: Option<Duration>,
     /// First retry delay; doubles per attempt (`JOB_RETRY_BASE_MS`).
     pub retry_base: Duration,
     /// SMTP server (`SMTP_URL`, e.g. `smtp://127.0.0.1:2525`).
@@ -56,7 +57,9 @@ impl WorkerConfig {
             batch_size: usize::try_from(config::positive("WORKER_BATCH_SIZE", 100)?)
                 .unwrap_or(usize::MAX),
             lanes: usize::try_from(config::positive("WORKER_LANES", 1)?).unwrap_or(usize::MAX),
-            safety_wake: Duration::from_millis(config::positive("WORKER_SAFETY_WAKE_MS", 1_000)?),
+            safety_wake: Some(config::parsed::<u64>("WORKER_SAFETY_WAKE_MS", 0)?)
+                .filter(|&millis| millis > 0)
+                .map(Duration::from_millis),
             retry_base: Duration::from_millis(config::positive("JOB_RETRY_BASE_MS", 5_000)?),
             smtp_url: config::url("SMTP_URL", "smtp://127.0.0.1:2525", &["smtp", "smtps"])?,
             smtp_from: config::string("SMTP_FROM", "Referral Program <no-reply@localhost>"),

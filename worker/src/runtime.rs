@@ -11,7 +11,7 @@
 //! - **Wake-ups.** An idle apalis worker only looks for jobs on its heartbeat, and can
 //!   lose that wake-up for good. Each queue's fetch loop is woken instead by
 //!   [`crate::wakeups`]: at once when a job due now is committed, at the due instant of
-//!   the earliest timer, and otherwise only after a safety interval (see BENCHMARKS.md). apalis writes an
+//!   the earliest timer, and not otherwise (see BENCHMARKS.md). apalis writes an
 //!   attempt's outcome when the loop next runs, which is usually as the attempt ends
 //!   and at worst its next heartbeat.
 //! - **Names.** A worker name is unique per process and never reused (queue, host, pid,
@@ -30,7 +30,7 @@ use apalis::prelude::{
     BoxDynError, Data, Monitor, ParallelizeExt, TaskId, WorkerBuilder, WorkerBuilderExt,
 };
 use apalis_core::backend::ext::BackendExt;
-use apalis_core::backend::ext::poll_strategy::{PollWith, StreamStrategy};
+use apalis_core::backend::ext::poll_strategy::PollWith;
 use apalis_core::error::AbortError;
 use apalis_core::task::Task;
 use apalis_core::task::status::Status;
@@ -49,7 +49,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::mailer::Mailer;
-use crate::wakeups::Wakeups;
+use crate::wakeups::{WakeStrategy, Wakeups};
 
 /// What every job handler may use.
 #[derive(Clone, Debug)]
@@ -144,8 +144,9 @@ pub struct RuntimeSettings {
     /// acknowledgements one after the other; a busy queue goes faster with a few loops
     /// working side by side (see BENCHMARKS.md). Each loop heartbeats on its own.
     pub lanes: usize,
-    /// Longest an idle fetch loop sleeps without a notification or a due timer.
-    pub safety_wake: Duration,
+    /// Longest an idle fetch loop sleeps without a notification or a due timer; `None`:
+    /// as long as nothing is announced.
+    pub safety_wake: Option<Duration>,
     /// Jobs one fetch claims for this process; the ones without a free slot yet wait
     /// in the process (and go back to the queue if it stops).
     pub batch_size: usize,
@@ -428,7 +429,7 @@ impl Queues {
             let wake = signal
                 .clone()
                 .wake_stream(pool.clone(), J::QUEUE, settings.safety_wake);
-            let backend = PollWith::new(storage, StreamStrategy::new(wake))
+            let backend = PollWith::new(storage, WakeStrategy::new(wake))
                 // A restarted worker waits before registering and fetching again, so a
                 // database that is down is not hammered.
                 .before_start(move |_| async move {

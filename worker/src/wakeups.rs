@@ -10,10 +10,17 @@
 //! armed long ago, a retry's backoff, or an announcement missed while the connection was
 //! down are found without polling.
 //!
-//! Cost of an idle worker: a fetch and a next-due read (a few index pages each, whatever
-//! the backlog; see BENCHMARKS.md) per queue per safety interval, besides apalis's own
-//! heartbeat. The safety wake-up (`WORKER_SAFETY_WAKE_MS`, 1 s) stays until a rare lost
-//! wake-up, seen in benchmarks and tests, is explained: it bounds how late that makes a job.
+//! An idle worker costs nothing but apalis's own heartbeat: no query runs until a
+//! notification arrives or a due instant passes. An optional safety wake-up
+//! (`WORKER_SAFETY_WAKE_MS`, off by default) adds a fetch and a next-due read per queue
+//! per interval for anyone who wants a belt with the braces.
+//!
+//! apalis's `PollWith` polls its strategy at the start of each backend poll and drops
+//! what it yields; a stream that yielded is not polled again until something else wakes
+//! the worker. When a wake-up landed while a fetch begun before the notification was in
+//! flight, that fetch came back empty and nothing was left to wake the loop until apalis's
+//! next heartbeat (up to 2 s later). [`WakeStrategy`] polls the stream again until it is
+//! pending, so its next wake-up is always armed.
 //!
 //! Not apalis-postgres's `PostgresStorageFactory`: its trigger announces only rows due
 //! when inserted (not timers, retries or re-queued jobs), one notification per row, and
@@ -23,9 +30,11 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::Stream;
+use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
+use futures::{Stream, StreamExt};
 use referral_core::store::jobs as jobs_store;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -35,10 +44,10 @@ use tokio::time::Instant;
 /// The channel the triggers of migration 0010 notify.
 pub const CHANNEL: &str = "referral_jobs";
 
-/// How long after a wake-up a queue whose due jobs are still unclaimed (all its slots
-/// busy, or another process faster) looks again: its own fetch loop takes them as slots
-/// free up, this only covers a wake-up lost during a fetch.
-const BUSY_RECHECK: Duration = Duration::from_millis(100);
+/// How long after a wake-up a queue whose due jobs are still unclaimed looks again. Its
+/// fetch loop takes them anyway as slots free up; this covers a wake-up that arrived
+/// while a fetch begun before the job's commit was in flight.
+const BUSY_RECHECK: Duration = Duration::from_millis(25);
 
 /// `run_at < now()` is strict, and a wake-up computed from a rounded delay may land a
 /// hair early: waking this much after the due instant makes the fetch find the job.
@@ -81,14 +90,14 @@ impl QueueSignal {
         }
     }
 
-    /// A stream that yields each time queue `queue`'s fetch loop should look for jobs.
-    /// It also yields after `safety` without any other reason.
+    /// A stream that yields each time queue `queue`'s fetch loop should look for jobs;
+    /// also after `safety`, when set, without any other reason.
     pub fn wake_stream(
         self: Arc<Self>,
         pool: PgPool,
         queue: &'static str,
-        safety: Duration,
-    ) -> Pin<Box<dyn Stream<Item = ()> + Send>> {
+        safety: Option<Duration>,
+    ) -> WakeStream {
         let state = WakeState {
             signal: self,
             pool,
@@ -111,7 +120,7 @@ struct WakeState {
     signal: Arc<QueueSignal>,
     pool: PgPool,
     queue: &'static str,
-    safety: Duration,
+    safety: Option<Duration>,
     last_wake: Option<Instant>,
 }
 
@@ -144,21 +153,67 @@ impl WakeState {
     }
 
     async fn wait_until_due(&self) {
-        let safety_at = Instant::now() + self.safety;
+        let safety_at = self.safety.map(|safety| Instant::now() + safety);
         loop {
             let now = Instant::now();
-            if self.signal.take_if_due(now) || now >= safety_at {
+            if self.signal.take_if_due(now) || safety_at.is_some_and(|at| now >= at) {
                 return;
             }
-            let due = self
-                .signal
-                .next_due()
-                .map_or(safety_at, |due| due.min(safety_at));
-            tokio::select! {
-                () = self.signal.notify.notified() => {}
-                () = tokio::time::sleep_until(due) => {}
+            let wake_at = match (self.signal.next_due(), safety_at) {
+                (Some(due), Some(safety)) => Some(due.min(safety)),
+                (due, safety) => due.or(safety),
+            };
+            let notified = self.signal.notify.notified();
+            match wake_at {
+                Some(at) => {
+                    tokio::select! {
+                        () = notified => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                None => notified.await,
             }
         }
+    }
+}
+
+/// The wake-ups of one fetch loop, as [`QueueSignal::wake_stream`] makes them.
+pub type WakeStream = Pin<Box<dyn Stream<Item = ()> + Send>>;
+
+/// Hands a [`WakeStream`] to apalis's `PollWith`, keeping it armed (see the module docs).
+pub struct WakeStrategy {
+    wakes: WakeStream,
+}
+
+impl WakeStrategy {
+    /// Wakes the fetch loop on each item of `wakes`.
+    pub fn new(wakes: WakeStream) -> Self {
+        Self { wakes }
+    }
+}
+
+impl PollStrategy for WakeStrategy {
+    fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        // After a wake-up the stream reads the next due instant, which always waits on
+        // the database; the bound only guards against a stream that never waits.
+        const MAX_WAKES_PER_POLL: usize = 8;
+        let mut woke = false;
+        for _ in 0..MAX_WAKES_PER_POLL {
+            match self.wakes.poll_next_unpin(cx) {
+                Poll::Ready(Some(())) => woke = true,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => {
+                    return if woke {
+                        Poll::Ready(Some(()))
+                    } else {
+                        Poll::Pending
+                    };
+                }
+            }
+        }
+        // Not armed yet: have the loop polled again rather than left asleep.
+        cx.waker().wake_by_ref();
+        Poll::Ready(Some(()))
     }
 }
 

@@ -51,7 +51,6 @@ fn worker(database_url: &str, smtp_url: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_referral-worker"))
         .env("DATABASE_URL", database_url)
         .env("SMTP_URL", smtp_url)
-        .env("WORKER_SAFETY_WAKE_MS", "100")
         .env("WORKER_ORPHAN_AFTER_SECS", "2")
         .env("WORKER_HTTP_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
