@@ -5,7 +5,6 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 use referral_core::domain::api_key::{ApiKey, ApiRole};
-use referral_core::usecases::api_keys;
 
 use crate::AppState;
 use crate::error::{ApiError, Carried, ErrorCode};
@@ -36,8 +35,10 @@ async fn authenticate(req: &Request, token: &str, role: ApiRole) -> Result<ApiKe
     let state = req
         .data::<AppState>()
         .ok_or_else(|| ApiError::new(ErrorCode::Internal, "application state missing"))?;
-    let mut conn = state.pool.acquire().await?;
-    let key = api_keys::authenticate(&mut conn, token, role).await?;
+    let key = state
+        .api_keys
+        .authenticate(&state.pool, token, role)
+        .await?;
     tracing::debug!(api_key = %key.id, "authenticated");
     Ok(key)
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use referral_core::config::{self, ConfigError};
 use referral_core::stripe::StripeSettings;
+use referral_core::usecases::clicks::ClickBatching;
 
 use crate::rate_limit::RedirectLimit;
 use secrecy::SecretString;
@@ -34,6 +35,8 @@ pub struct ApiConfig {
     /// (`TRUST_FORWARDED_FOR`): only behind a proxy that sets it, or anyone could pick
     /// the address their requests are counted under.
     pub trust_forwarded_for: bool,
+    /// How clicks are committed in groups (`CLICK_WRITERS`, `CLICK_GROUP_MAX`).
+    pub click_batching: ClickBatching,
 }
 
 /// The webhook secret of a local installation, shared with the local Stripe stand-in.
@@ -78,6 +81,22 @@ impl ApiConfig {
                 }),
             },
             trust_forwarded_for: config::parsed("TRUST_FORWARDED_FOR", false)?,
+            click_batching: {
+                let default = ClickBatching::default();
+                ClickBatching {
+                    writers: usize::try_from(config::positive(
+                        "CLICK_WRITERS",
+                        default.writers as u64,
+                    )?)
+                    .unwrap_or(usize::MAX),
+                    max_clicks: usize::try_from(config::positive(
+                        "CLICK_GROUP_MAX",
+                        default.max_clicks as u64,
+                    )?)
+                    .unwrap_or(usize::MAX),
+                    ..default
+                }
+            },
         })
     }
 
@@ -106,6 +125,7 @@ impl ApiConfig {
             dev_time_travel: false,
             redirect_limit: None,
             trust_forwarded_for: false,
+            click_batching: ClickBatching::default(),
         }
     }
 }

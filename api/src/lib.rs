@@ -8,6 +8,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod fields;
+pub mod listener;
 pub mod rate_limit;
 pub mod routes;
 pub mod spec_routes;
@@ -21,6 +22,8 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route};
 use poem_openapi::OpenApiService;
 use referral_core::dev_time::OffsetClock;
 use referral_core::stripe::StripeGateway;
+use referral_core::usecases::api_keys::KeyCache;
+use referral_core::usecases::clicks::ClickRecorder;
 use referral_core::{Clock, ProgramSettings};
 use sqlx::PgPool;
 
@@ -52,14 +55,35 @@ pub struct AppState {
     pub stripe: StripeGateway,
     /// The per-address limit of the public link redirects, if any.
     pub redirect_limiter: Option<Arc<rate_limit::RateLimiter>>,
+    /// Clicks, committed in groups.
+    pub clicks: ClickRecorder,
+    /// API keys this process found live in the last second.
+    pub api_keys: Arc<KeyCache>,
 }
 
 impl AppState {
-    /// The redirect limiter `config` asks for.
-    pub fn redirect_limiter(config: &ApiConfig) -> Option<Arc<rate_limit::RateLimiter>> {
-        config
-            .redirect_limit
-            .map(|limit| Arc::new(rate_limit::RateLimiter::new(limit)))
+    /// The state of one api process. Starts the click writers, so it must be called
+    /// inside the Tokio runtime that serves the api.
+    pub fn new(
+        pool: PgPool,
+        clock: Arc<dyn Clock>,
+        config: ApiConfig,
+        stripe: StripeGateway,
+        dev_clock: Option<OffsetClock>,
+    ) -> Self {
+        Self {
+            clicks: ClickRecorder::start(&pool, config.click_batching),
+            api_keys: Arc::new(KeyCache::default()),
+            redirect_limiter: config
+                .redirect_limit
+                .map(|limit| Arc::new(rate_limit::RateLimiter::new(limit))),
+            settings: Arc::new(ProgramSettings::default()),
+            config: Arc::new(config),
+            pool,
+            clock,
+            stripe,
+            dev_clock,
+        }
     }
 }
 

@@ -6,14 +6,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use poem::Server;
-use poem::listener::TcpListener;
+use poem::listener::{Listener, TcpListener};
+use referral_api::listener::NoDelay;
 use referral_api::{ApiConfig, AppState};
 use referral_core::domain::api_key::ApiRole;
 use referral_core::stripe::StripeGateway;
 use referral_core::usecases::{api_keys, operations};
-use referral_core::{Clock, ProgramSettings, SystemClock, dev_time};
+use referral_core::{Clock, SystemClock, dev_time};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
 /// Referral & partner-program engine: HTTP API and operator commands.
 ///
@@ -107,7 +107,7 @@ async fn main() {
 }
 
 async fn connect(config: &ApiConfig) -> anyhow::Result<PgPool> {
-    let pool = PgPoolOptions::new()
+    let pool = referral_core::store::pool_options()
         .max_connections(32)
         .acquire_timeout(Duration::from_secs(5))
         .connect(secrecy::ExposeSecret::expose_secret(&config.database_url))
@@ -246,17 +246,11 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
         Some(dev_clock) => Arc::new(dev_clock.clone()),
         None => Arc::new(SystemClock),
     };
-    let state = AppState {
-        pool,
-        clock,
-        settings: Arc::new(ProgramSettings::default()),
-        stripe: StripeGateway::new(&config.stripe)?,
-        redirect_limiter: AppState::redirect_limiter(&config),
-        config: Arc::new(config),
-        dev_clock,
-    };
+    let stripe = StripeGateway::new(&config.stripe)?;
+    let state = AppState::new(pool, clock, config, stripe, dev_clock);
     tracing::info!(%listen_addr, "api listening; docs at /docs");
-    Server::new(TcpListener::bind(listen_addr))
+    let acceptor = TcpListener::bind(listen_addr).into_acceptor().await?;
+    Server::new_with_acceptor(NoDelay(acceptor))
         .run_with_graceful_shutdown(
             referral_api::app(state),
             shutdown_signal(),

@@ -289,18 +289,19 @@ async fn referred_users_page_through_signups_and_clicks_newest_first(pool: PgPoo
     let settings = ProgramSettings::default();
     let now = start();
     let code = ana_refers_bo(&pool, now).await;
-    let mut tx = pool.begin().await.unwrap();
+    let recorder = clicks::ClickRecorder::start(&pool, clicks::ClickBatching::default());
     for minute in 1..=3 {
-        clicks::record_click(
-            &mut tx,
-            now + Duration::minutes(minute),
-            &code,
-            ClickSource::Api,
-            &ClickMeta::default(),
-        )
-        .await
-        .unwrap();
+        recorder
+            .record(
+                now + Duration::minutes(minute),
+                &code,
+                ClickSource::Api,
+                ClickMeta::default(),
+            )
+            .await
+            .unwrap();
     }
+    let mut tx = pool.begin().await.unwrap();
     signup::sign_up(
         &mut tx,
         now + Duration::minutes(5),

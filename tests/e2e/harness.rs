@@ -65,15 +65,13 @@ impl TestApp {
     /// Another api process over the same database (as a second instance behind a
     /// balancer), with `config`'s redirect limit; returns its base URL.
     pub async fn spawn_another_api(&self, config: ApiConfig) -> String {
-        let state = AppState {
-            pool: self.pool.clone(),
-            clock: self.service_clock.clone(),
-            settings: Arc::new(ProgramSettings::default()),
-            stripe: StripeGateway::new(&StripeSettings::for_tests(&self.stripe.base_url)).unwrap(),
-            redirect_limiter: AppState::redirect_limiter(&config),
-            config: Arc::new(config),
-            dev_clock: None,
-        };
+        let state = AppState::new(
+            self.pool.clone(),
+            self.service_clock.clone(),
+            config,
+            StripeGateway::new(&StripeSettings::for_tests(&self.stripe.base_url)).unwrap(),
+            None,
+        );
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
@@ -142,15 +140,13 @@ impl TestApp {
         drop(conn);
 
         let stripe = FakeStripe::start();
-        let state = AppState {
-            pool: pool.clone(),
-            clock: service_clock.clone(),
-            settings: Arc::new(ProgramSettings::default()),
-            stripe: StripeGateway::new(&StripeSettings::for_tests(&stripe.base_url)).unwrap(),
-            redirect_limiter: None,
-            config: Arc::new(ApiConfig::for_tests("postgres://unused")),
+        let state = AppState::new(
+            pool.clone(),
+            service_clock.clone(),
+            ApiConfig::for_tests("postgres://unused"),
+            StripeGateway::new(&StripeSettings::for_tests(&stripe.base_url)).unwrap(),
             dev_clock,
-        };
+        );
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
@@ -194,7 +190,7 @@ impl TestApp {
             concurrency: 4,
             batch_size: 4,
             lanes: 1,
-            safety_wake: Duration::from_millis(100),
+            safety_wake: None,
             retry_base: RETRY_BASE,
             shutdown_grace: Duration::from_secs(10),
             orphan_after: Duration::from_secs(10),

@@ -740,3 +740,80 @@ async fn the_clock_cannot_move_in_a_normal_installation(pool: PgPool) {
         .await;
     assert_eq!(status, 403);
 }
+
+#[sqlx::test(migrations = false)]
+async fn clicks_arriving_together_are_each_stored_once_and_answered_with_their_own(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let codes = [
+        app_referrer_code(&app, "ana", "ana@example.com").await,
+        app_referrer_code(&app, "ben", "ben@example.com").await,
+    ];
+    // Clicks on two links and on a code no one has, all at once: the api commits the
+    // ones that arrive together in one statement.
+    let targets: Vec<(Option<&str>, String)> = (0..240)
+        .map(|n| match n % 3 {
+            0 => (Some("ana"), codes[0].clone()),
+            1 => (Some("ben"), codes[1].clone()),
+            _ => (None, "nosuchcode".to_owned()),
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = futures::future::join_all(targets.iter().map(|(_, code)| {
+        app.post(
+            "/v1/clicks",
+            Some(&app.platform_key),
+            json!({"referral_code": code, "user_agent": format!("agent {code}")}),
+        )
+    }))
+    .await;
+
+    let mut recorded = std::collections::HashSet::new();
+    for ((owner, _), (status, body)) in targets.iter().zip(&answers) {
+        match owner {
+            Some(owner) => {
+                assert_eq!(*status, 201, "{body}");
+                assert_eq!(body["referrer_user_id"], *owner, "{body}");
+                let id = body["click_id"].as_str().unwrap().to_owned();
+                assert!(
+                    recorded.insert(id),
+                    "two clicks answered with one id: {body}"
+                );
+            }
+            None => assert_eq!(
+                (*status, body["code"].as_str()),
+                (404, Some("UNKNOWN_REFERRAL_CODE"))
+            ),
+        }
+    }
+    let stored: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "select c.id::text, u.platform_user_id, c.user_agent from clicks c join users u on u.id = c.referrer_id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 160);
+    for (id, owner, user_agent) in &stored {
+        assert!(
+            recorded.contains(id),
+            "stored click {id} was never answered"
+        );
+        let code = &codes[usize::from(owner == "ben")];
+        assert_eq!(
+            user_agent.as_deref(),
+            Some(format!("agent {code}").as_str())
+        );
+    }
+    for owner in ["ana", "ben"] {
+        let (status, stats) = app
+            .get(&format!("/v1/users/{owner}/stats"), Some(&app.platform_key))
+            .await;
+        assert_eq!(status, 200, "{stats}");
+        assert_eq!(stats["total_clicks"], 80, "{stats}");
+    }
+}
+
+async fn app_referrer_code(app: &TestApp, user_id: &str, email: &str) -> String {
+    app.referrer(user_id, email).await["referral_code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

@@ -9,7 +9,6 @@ use referral_core::usecases::reconcile::SweepSettings;
 use referral_core::{Clock, ProgramSettings, SystemClock, dev_time};
 use referral_worker::runtime::RuntimeSettings;
 use referral_worker::{JobEnv, SweepConfig, WorkerConfig, mailer::Mailer};
-use sqlx::postgres::PgPoolOptions;
 
 #[tokio::main]
 async fn main() {
@@ -22,7 +21,7 @@ async fn main() {
 async fn run() -> anyhow::Result<()> {
     let config = WorkerConfig::from_env()?;
     init_tracing();
-    let pool = PgPoolOptions::new()
+    let pool = referral_core::store::pool_options()
         .max_connections(u32::try_from(config.concurrency * 2 + 10).unwrap_or(50))
         .acquire_timeout(Duration::from_secs(10))
         .connect(secrecy::ExposeSecret::expose_secret(&config.database_url))

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use poem::Server;
 use poem::listener::TcpAcceptor;
+use referral_api::listener::NoDelay;
 use referral_api::{ApiConfig, AppState};
 use referral_core::domain::api_key::ApiRole;
 use referral_core::stripe::StripeGateway;
 use referral_core::usecases::api_keys;
-use referral_core::{ProgramSettings, SystemClock};
+use referral_core::SystemClock;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgConnection, PgPool};
 
@@ -47,21 +48,16 @@ impl Bench {
         let key = api_keys::create(&mut *pool.acquire().await?, "bench", ApiRole::Platform)
             .await?
             .plaintext;
-        let state = AppState {
-            pool: pool.clone(),
-            clock: Arc::new(SystemClock),
-            settings: Arc::new(ProgramSettings::default()),
-            stripe: StripeGateway::new(&ApiConfig::for_tests(&url).stripe)?,
-            // The benchmark's load comes from one address: measured without the limit.
-            redirect_limiter: None,
-            config: Arc::new(ApiConfig::for_tests(&url)),
-            dev_clock: None,
-        };
+        // The test configuration has no redirect limit: the benchmark's load comes from
+        // one address.
+        let config = ApiConfig::for_tests(&url);
+        let stripe = StripeGateway::new(&config.stripe)?;
+        let state = AppState::new(pool.clone(), Arc::new(SystemClock), config, stripe, None);
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let base = format!("http://{}", listener.local_addr()?);
         let server = tokio::spawn(
-            Server::new_with_acceptor(TcpAcceptor::from_std(listener)?)
+            Server::new_with_acceptor(NoDelay(TcpAcceptor::from_std(listener)?))
                 .run(referral_api::app(state)),
         );
         let http = reqwest::Client::builder()

@@ -9,7 +9,6 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use referral_core::domain::clicks::{Click, ClickMeta, ClickSource};
-use referral_core::usecases::clicks::record_click;
 use std::net::IpAddr;
 use uuid::Uuid;
 
@@ -165,8 +164,10 @@ impl ClicksApi {
             referer: header(req, "referer"),
             landing_page: Some(landing.clone()),
         };
-        let mut conn = state.pool.acquire().await?;
-        let click = record_click(&mut conn, now, code, ClickSource::Redirect, &meta).await?;
+        let click = state
+            .clicks
+            .record(now, code, ClickSource::Redirect, meta)
+            .await?;
         let location = url_with(
             landing,
             &[("ref", code), ("click_id", &click.id.to_string())],
@@ -239,15 +240,10 @@ impl ClicksApi {
             landing_page: body.landing_page.map(Text::into_string),
         };
         let now = state.clock.now();
-        let mut conn = state.pool.acquire().await?;
-        let click = record_click(
-            &mut conn,
-            now,
-            body.referral_code.as_str(),
-            ClickSource::Api,
-            &meta,
-        )
-        .await?;
+        let click = state
+            .clicks
+            .record(now, body.referral_code.as_str(), ClickSource::Api, meta)
+            .await?;
         Ok(RecordClickResponse::Created(Json(Self::recorded(
             &state, click,
         ))))

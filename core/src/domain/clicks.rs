@@ -16,6 +16,48 @@ pub enum ClickSource {
     Api,
 }
 
+impl ClickSource {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Redirect => "redirect",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// A click about to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewClick {
+    /// Its id, chosen before it is stored.
+    pub id: ClickId,
+    /// The code of the link clicked.
+    pub code: String,
+    /// When.
+    pub clicked_at: DateTime<Utc>,
+    /// Where it was recorded.
+    pub source: ClickSource,
+    /// What the browser told us.
+    pub meta: ClickMeta,
+}
+
+impl NewClick {
+    /// Roughly how many bytes it adds to the statement that stores it.
+    pub fn wire_size(&self) -> usize {
+        const FIXED: usize = 16 + 8 + 8 + 40;
+        FIXED
+            + self.code.len()
+            + [
+                &self.meta.user_agent,
+                &self.meta.referer,
+                &self.meta.landing_page,
+            ]
+            .iter()
+            .map(|field| field.as_ref().map_or(0, String::len))
+            .sum::<usize>()
+    }
+}
+
 /// What the browser told us about a click: metadata only, never used to attribute.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClickMeta {

@@ -1,41 +1,62 @@
-//! Clicks on referral links: the highest-volume write, one statement each.
+//! Clicks on referral links: the highest-volume write, many per statement.
 
-use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
-use crate::domain::clicks::{Click, ClickMeta, ClickSource};
+use crate::domain::clicks::{Click, NewClick};
 use crate::error::StoreError;
 use crate::ids::{ClickId, UserId};
 
-/// Records a click on `code`'s link in one statement; `None` when no user has the code.
-pub async fn insert_for_code(
+/// Records `clicks` in one statement (code lookups, inserts and the owners' platform ids
+/// together) and returns those whose code belongs to a user; a click on an unknown code
+/// is not stored and not returned.
+pub async fn insert_many(
     conn: &mut PgConnection,
-    code: &str,
-    clicked_at: DateTime<Utc>,
-    source: ClickSource,
-    meta: &ClickMeta,
-) -> Result<Option<Click>, StoreError> {
-    // One statement: the code lookup, the insert and the owner's platform id together.
+    clicks: &[NewClick],
+) -> Result<Vec<Click>, StoreError> {
+    let ids: Vec<Uuid> = clicks.iter().map(|c| c.id.0).collect();
+    let codes: Vec<&str> = clicks.iter().map(|c| c.code.as_str()).collect();
+    let clicked_at: Vec<_> = clicks.iter().map(|c| c.clicked_at).collect();
+    let sources: Vec<&str> = clicks.iter().map(|c| c.source.as_str()).collect();
+    let ips: Vec<Option<String>> = clicks
+        .iter()
+        .map(|c| c.meta.ip.map(|ip| ip.to_string()))
+        .collect();
+    let user_agents: Vec<Option<&str>> = clicks
+        .iter()
+        .map(|c| c.meta.user_agent.as_deref())
+        .collect();
+    let referers: Vec<Option<&str>> = clicks.iter().map(|c| c.meta.referer.as_deref()).collect();
+    let landing_pages: Vec<Option<&str>> = clicks
+        .iter()
+        .map(|c| c.meta.landing_page.as_deref())
+        .collect();
     Ok(sqlx::query_as!(
         Click,
-        r#"with owner as (select id, platform_user_id from users where referral_code = $2),
-                inserted as (
-                  insert into clicks (id, referrer_id, clicked_at, source, ip, user_agent, referer, landing_page)
-                  select $1, owner.id, $3, $4, $5, $6, $7, $8 from owner
-                  returning id, referrer_id, clicked_at)
-           select inserted.id as "id: ClickId", inserted.referrer_id as "referrer_id: UserId",
-                  owner.platform_user_id as referrer_platform_id, inserted.clicked_at
-           from inserted join owner on owner.id = inserted.referrer_id"#,
-        ClickId::generate() as _,
-        code,
-        clicked_at,
-        source as _,
-        meta.ip.map(|ip| ip.to_string()),
-        meta.user_agent.as_deref(),
-        meta.referer.as_deref(),
-        meta.landing_page.as_deref(),
+        r#"with input as (
+             select * from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[],
+                                  $5::text[], $6::text[], $7::text[], $8::text[])
+               as t(id, code, clicked_at, source, ip, user_agent, referer, landing_page)),
+           inserted as (
+             insert into clicks (id, referrer_id, clicked_at, source, ip, user_agent, referer, landing_page)
+             select input.id, users.id, input.clicked_at, input.source, input.ip,
+                    input.user_agent, input.referer, input.landing_page
+             from input join users on users.referral_code = input.code
+             returning id, referrer_id, clicked_at)
+           select inserted.id as "id!: ClickId", inserted.referrer_id as "referrer_id!: UserId",
+                  users.platform_user_id as "referrer_platform_id!", inserted.clicked_at as "clicked_at!"
+           from inserted join users on users.id = inserted.referrer_id"#,
+        &ids,
+        &codes as &[&str],
+        &clicked_at,
+        &sources as &[&str],
+        // Arrays with missing values: the macros check arrays of non-null elements only.
+        &ips as _,
+        &user_agents as _,
+        &referers as _,
+        &landing_pages as _,
     )
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await?)
 }
 
