@@ -10,10 +10,10 @@ use poem::Server;
 use poem::listener::TcpAcceptor;
 use referral_api::listener::NoDelay;
 use referral_api::{ApiConfig, AppState};
+use referral_core::SystemClock;
 use referral_core::domain::api_key::ApiRole;
 use referral_core::stripe::StripeGateway;
 use referral_core::usecases::api_keys;
-use referral_core::SystemClock;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgConnection, PgPool};
 

@@ -16,11 +16,13 @@ use sqlx::{ConnectOptions, PgConnection, PgPool};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A database created for one bench run and dropped by [`Scratch::finish`].
+/// A database created for one bench run and dropped by [`Scratch::finish`] (or an
+/// existing one, attached to and left in place).
 pub struct Scratch {
     pub pool: PgPool,
-    admin: PgConnection,
-    name: String,
+    url: String,
+    /// The connection that drops the database, when the bench created it.
+    created: Option<(PgConnection, String)>,
 }
 
 impl Scratch {
@@ -33,12 +35,36 @@ impl Scratch {
         sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
             .execute(&mut admin)
             .await?;
+        let options = options.database(&name);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .connect_with(options.database(&name))
+            .connect_with(options.clone())
             .await?;
         referral_migrations::run(&pool).await?;
-        Ok(Self { pool, admin, name })
+        Ok(Self {
+            pool,
+            url: options.to_url_lossy().to_string(),
+            created: Some((admin, name)),
+        })
+    }
+
+    /// The database at `url`, migrated, left in place by [`Scratch::finish`].
+    pub async fn attach(url: &str, max_connections: u32) -> Result<Self, BoxError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(url)
+            .await?;
+        referral_migrations::run(&pool).await?;
+        Ok(Self {
+            pool,
+            url: url.to_owned(),
+            created: None,
+        })
+    }
+
+    /// Where the database is, for other processes.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn job_env(&self) -> Result<JobEnv, BoxError> {
@@ -52,11 +78,15 @@ impl Scratch {
         })
     }
 
-    pub async fn finish(mut self) -> Result<(), BoxError> {
+    pub async fn finish(self) -> Result<(), BoxError> {
         self.pool.close().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("drop database {}", self.name)))
-            .execute(&mut self.admin)
+        if let Some((mut admin, name)) = self.created {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop database {name} with (force)"
+            )))
+            .execute(&mut admin)
             .await?;
+        }
         Ok(())
     }
 }
@@ -106,7 +136,9 @@ pub fn runtime_settings() -> referral_worker::RuntimeSettings {
         concurrency,
         batch_size: env_number("WORKER_BATCH_SIZE", 100),
         lanes: env_number("WORKER_LANES", 1),
-        safety_wake: std::time::Duration::from_millis(env_number("WORKER_SAFETY_WAKE_MS", 1_000)),
+        safety_wake: Some(env_number("WORKER_SAFETY_WAKE_MS", 0))
+            .filter(|&millis| millis > 0)
+            .map(std::time::Duration::from_millis),
         retry_base: std::time::Duration::from_secs(1),
         shutdown_grace: std::time::Duration::from_secs(5),
         orphan_after: std::time::Duration::from_secs(10),
