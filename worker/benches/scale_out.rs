@@ -97,7 +97,9 @@ async fn main() -> Result<(), BoxError> {
 
 /// A worker process: runs both queues until its standard input closes.
 async fn run_worker(url: &str) -> Result<(), BoxError> {
-    let scratch = Scratch::attach(url, 30).await?;
+    // Two api processes, three of these and the coordinator share the server's 100
+    // connections (see SCALING.md).
+    let scratch = Scratch::attach(url, 14).await?;
     let worker = Queues::new(scratch.job_env()?, support::runtime_settings())
         .with::<Work>()
         .with::<Timer>()
@@ -116,8 +118,8 @@ async fn coordinate() -> Result<(), BoxError> {
     let job_count: i64 = env_number("JOBS", 50_000);
     let timer_count: i64 = env_number("TIMERS", 300);
     let scratch = match std::env::var("SCALE_OUT_DATABASE_URL") {
-        Ok(url) => Scratch::attach(&url, 10).await?,
-        Err(_) => Scratch::create("scale_out", 10).await?,
+        Ok(url) => Scratch::attach(&url, 5).await?,
+        Err(_) => Scratch::create("scale_out", 5).await?,
     };
     let pool = scratch.pool.clone();
     sqlx::query(

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::domain::clicks::{Click, ClickMeta, ClickSource, NewClick};
@@ -140,13 +141,16 @@ impl ClickRecorder {
 }
 
 /// One writer: takes the clicks waiting (at least one, at most a group's worth) and
-/// commits them together, until the recorder is dropped.
+/// commits them together, until the recorder is dropped. It keeps its connection
+/// between groups (sqlx checks a connection with a round trip each time it goes back to
+/// the pool) and lets go of it after a failure, so a broken one is replaced.
 async fn write_groups(
     pool: PgPool,
     received: Arc<Mutex<mpsc::Receiver<PendingClick>>>,
     max_clicks: usize,
     max_bytes: usize,
 ) {
+    let mut conn = None;
     loop {
         let group = {
             let mut received = received.lock().await;
@@ -167,19 +171,21 @@ async fn write_groups(
             group
         };
         metrics::histogram!("referral_click_group_size").record(group.len() as f64);
-        commit_group(&pool, group).await;
+        commit_group(&pool, &mut conn, group).await;
     }
 }
 
-async fn commit_group(pool: &PgPool, group: Vec<PendingClick>) {
+type WriterConnection = Option<PoolConnection<Postgres>>;
+
+async fn commit_group(pool: &PgPool, conn: &mut WriterConnection, group: Vec<PendingClick>) {
     let clicks: Vec<NewClick> = group.iter().map(|p| p.click.clone()).collect();
-    match insert(pool, &clicks).await {
+    match insert(pool, conn, &clicks).await {
         Ok(stored) => answer(group, stored),
         Err(error) if group.len() > 1 => {
             // One click's failure must not fail the others: store them one by one.
             tracing::warn!(%error, clicks = group.len(), "click group failed; storing its clicks one by one");
             for pending in group {
-                let result = insert(pool, std::slice::from_ref(&pending.click)).await;
+                let result = insert(pool, conn, std::slice::from_ref(&pending.click)).await;
                 match result {
                     Ok(stored) => answer(vec![pending], stored),
                     Err(error) => {
@@ -196,9 +202,20 @@ async fn commit_group(pool: &PgPool, group: Vec<PendingClick>) {
     }
 }
 
-async fn insert(pool: &PgPool, clicks: &[NewClick]) -> Result<Vec<Click>, StoreError> {
-    let mut conn = pool.acquire().await?;
-    clicks::insert_many(&mut conn, clicks).await
+async fn insert(
+    pool: &PgPool,
+    conn: &mut WriterConnection,
+    clicks: &[NewClick],
+) -> Result<Vec<Click>, StoreError> {
+    let connection = match conn {
+        Some(connection) => connection,
+        None => conn.insert(pool.acquire().await?),
+    };
+    let stored = clicks::insert_many(connection, clicks).await;
+    if stored.is_err() {
+        *conn = None;
+    }
+    stored
 }
 
 /// Hands each caller its stored click, or `None` when its code belongs to no one. A
