@@ -528,7 +528,9 @@ impl From<ClickError> for ApiError {
                 ApiError::new(ErrorCode::UnknownReferralCode, error.to_string())
             }
             ClickError::Store(e) => e.into(),
-            ClickError::Stopped => ApiError::new(ErrorCode::DatabaseUnavailable, error.to_string()),
+            ClickError::Stopped | ClickError::TooSlow | ClickError::Unavailable => {
+                ApiError::new(ErrorCode::DatabaseUnavailable, error.to_string())
+            }
         }
     }
 }

@@ -8,10 +8,10 @@
 //! group while another commits.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
-use sqlx::{PgPool, Postgres};
+use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::domain::clicks::{Click, ClickMeta, ClickSource, NewClick};
@@ -32,6 +32,13 @@ pub enum ClickError {
     /// The recorder stopped (the process is shutting down).
     #[error("click recording has stopped")]
     Stopped,
+    /// The click was not committed in time (the database is slow or unreachable); it
+    /// may still be stored.
+    #[error("the click could not be stored in time")]
+    TooSlow,
+    /// The database could not store the group the click was in (logged once per group).
+    #[error("the click could not be stored: the database is unavailable")]
+    Unavailable,
 }
 
 /// How clicks are grouped.
@@ -57,7 +64,7 @@ impl Default for ClickBatching {
     }
 }
 
-type Reply = oneshot::Sender<Result<Option<Click>, StoreError>>;
+type Reply = oneshot::Sender<Result<Option<Click>, ClickError>>;
 
 struct PendingClick {
     click: NewClick,
@@ -83,19 +90,21 @@ impl ClickRecorder {
     /// `pool`'s database; they stop once every clone of the recorder is dropped, after
     /// storing what was handed to them.
     pub fn start(pool: &PgPool, batching: ClickBatching) -> Self {
-        let writers = batching.writers.max(1);
-        let max_clicks = batching.max_clicks.max(1);
+        let writers = batching.writers.clamp(1, MAX_WRITERS);
+        let max_clicks = batching.max_clicks.clamp(1, MAX_GROUP);
         // Postgres re-plans a prepared statement for each execution while a plan made for
         // its actual parameters looks cheaper than the generic one, and with arrays of
         // clicks it always does: planning then cost more than the insert. The group
         // statement's best plan does not depend on its values, so plan it once.
         // Connections of their own also keep a click burst from starving other requests
         // of connections.
-        let options = (*pool.connect_options())
-            .clone()
-            .options([("plan_cache_mode", "force_generic_plan")]);
+        let options = (*pool.connect_options()).clone().options([
+            ("plan_cache_mode", "force_generic_plan"),
+            ("statement_timeout", "5s"),
+        ]);
         let pool = crate::store::pool_options()
             .max_connections(u32::try_from(writers).unwrap_or(u32::MAX))
+            .acquire_timeout(CONNECT_WAIT)
             .connect_lazy_with(options);
         let (queue, received) = mpsc::channel(writers * max_clicks * 4);
         let received = Arc::new(Mutex::new(received));
@@ -129,28 +138,39 @@ impl ClickRecorder {
             meta,
         };
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(PendingClick { click, reply })
-            .await
-            .map_err(|_| ClickError::Stopped)?;
-        answer
-            .await
-            .map_err(|_| ClickError::Stopped)??
-            .ok_or_else(|| ClickError::UnknownCode(code.to_owned()))
+        let stored = tokio::time::timeout(ANSWER_WITHIN, async {
+            self.queue
+                .send(PendingClick { click, reply })
+                .await
+                .map_err(|_| ClickError::Stopped)?;
+            answer.await.map_err(|_| ClickError::Stopped)
+        })
+        .await
+        // The click may still be stored: the answer says only that it was not in time.
+        .map_err(|_| ClickError::TooSlow)???;
+        stored.ok_or_else(|| ClickError::UnknownCode(code.to_owned()))
     }
 }
 
+/// Upper bounds of [`ClickBatching`]'s numbers, whatever the configuration says.
+const MAX_WRITERS: usize = 64;
+const MAX_GROUP: usize = 1_000;
+
+/// Longest a writer waits for a connection; the statement itself is limited to 5 s
+/// (`statement_timeout`), so a group is answered within about 10 s.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
+
+/// Longest a caller waits for its click's commit, queueing included.
+const ANSWER_WITHIN: Duration = Duration::from_secs(15);
+
 /// One writer: takes the clicks waiting (at least one, at most a group's worth) and
-/// commits them together, until the recorder is dropped. It keeps its connection
-/// between groups (sqlx checks a connection with a round trip each time it goes back to
-/// the pool) and lets go of it after a failure, so a broken one is replaced.
+/// commits them together, until the recorder is dropped.
 async fn write_groups(
     pool: PgPool,
     received: Arc<Mutex<mpsc::Receiver<PendingClick>>>,
     max_clicks: usize,
     max_bytes: usize,
 ) {
-    let mut conn = None;
     loop {
         let group = {
             let mut received = received.lock().await;
@@ -171,51 +191,52 @@ async fn write_groups(
             group
         };
         metrics::histogram!("referral_click_group_size").record(group.len() as f64);
-        commit_group(&pool, &mut conn, group).await;
+        commit_group(&pool, group).await;
     }
 }
 
-type WriterConnection = Option<PoolConnection<Postgres>>;
-
-async fn commit_group(pool: &PgPool, conn: &mut WriterConnection, group: Vec<PendingClick>) {
+async fn commit_group(pool: &PgPool, group: Vec<PendingClick>) {
     let clicks: Vec<NewClick> = group.iter().map(|p| p.click.clone()).collect();
-    match insert(pool, conn, &clicks).await {
+    match insert(pool, &clicks).await {
         Ok(stored) => answer(group, stored),
-        Err(error) if group.len() > 1 => {
-            // One click's failure must not fail the others: store them one by one.
-            tracing::warn!(%error, clicks = group.len(), "click group failed; storing its clicks one by one");
+        Err(error) if group.len() > 1 && refused_for_its_data(&error) => {
+            // The statement was refused whole, so nothing of it was stored: store the
+            // clicks one by one, so one click's bad data does not fail the others.
+            tracing::warn!(%error, clicks = group.len(), "click group refused; storing its clicks one by one");
             for pending in group {
-                let result = insert(pool, conn, std::slice::from_ref(&pending.click)).await;
-                match result {
+                match insert(pool, std::slice::from_ref(&pending.click)).await {
                     Ok(stored) => answer(vec![pending], stored),
                     Err(error) => {
-                        let _ = pending.reply.send(Err(error));
+                        let _ = pending.reply.send(Err(error.into()));
                     }
                 }
             }
         }
         Err(error) => {
-            if let Some(pending) = group.into_iter().next() {
-                let _ = pending.reply.send(Err(error));
+            // The database is unreachable or slow, or the reply was lost after a commit:
+            // no retry, which could wait for long or store a click twice.
+            tracing::error!(%error, clicks = group.len(), "click group failed");
+            for pending in group {
+                let _ = pending.reply.send(Err(ClickError::Unavailable));
             }
         }
     }
 }
 
-async fn insert(
-    pool: &PgPool,
-    conn: &mut WriterConnection,
-    clicks: &[NewClick],
-) -> Result<Vec<Click>, StoreError> {
-    let connection = match conn {
-        Some(connection) => connection,
-        None => conn.insert(pool.acquire().await?),
-    };
-    let stored = clicks::insert_many(connection, clicks).await;
-    if stored.is_err() {
-        *conn = None;
+/// Whether Postgres refused the statement because of the values in it (SQLSTATE classes
+/// 22, data exception, and 23, integrity constraint violation).
+fn refused_for_its_data(error: &StoreError) -> bool {
+    match error {
+        StoreError::Database(sqlx::Error::Database(db)) => db
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+        _ => false,
     }
-    stored
+}
+
+async fn insert(pool: &PgPool, clicks: &[NewClick]) -> Result<Vec<Click>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    clicks::insert_many(&mut conn, clicks).await
 }
 
 /// Hands each caller its stored click, or `None` when its code belongs to no one. A
