@@ -107,7 +107,7 @@ async fn main() {
 }
 
 async fn connect(config: &ApiConfig) -> anyhow::Result<PgPool> {
-    let pool = referral_core::store::pool_options()
+    let pool = referral_core::pool::pool_options()
         .max_connections(32)
         .acquire_timeout(Duration::from_secs(5))
         .connect(secrecy::ExposeSecret::expose_secret(&config.database_url))

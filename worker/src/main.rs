@@ -21,7 +21,7 @@ async fn main() {
 async fn run() -> anyhow::Result<()> {
     let config = WorkerConfig::from_env()?;
     init_tracing();
-    let pool = referral_core::store::pool_options()
+    let pool = referral_core::pool::pool_options()
         .max_connections(u32::try_from(config.concurrency * 2 + 10).unwrap_or(50))
         .acquire_timeout(Duration::from_secs(10))
         .connect(secrecy::ExposeSecret::expose_secret(&config.database_url))

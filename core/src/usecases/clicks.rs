@@ -102,7 +102,7 @@ impl ClickRecorder {
             ("plan_cache_mode", "force_generic_plan"),
             ("statement_timeout", "5s"),
         ]);
-        let pool = crate::store::pool_options()
+        let pool = crate::pool::pool_options()
             .max_connections(u32::try_from(writers).unwrap_or(u32::MAX))
             .acquire_timeout(CONNECT_WAIT)
             .connect_lazy_with(options);
