@@ -11,9 +11,15 @@
 //! - **Wake-ups.** An idle apalis worker only looks for jobs on its heartbeat, and can
 //!   lose that wake-up for good. Each queue's fetch loop is woken instead by
 //!   [`crate::wakeups`]: at once when a job due now is committed, at the due instant of
-//!   the earliest timer, and not otherwise (see BENCHMARKS.md). apalis writes an
-//!   attempt's outcome when the loop next runs, which is usually as the attempt ends
-//!   and at worst its next heartbeat.
+//!   the earliest timer, and not otherwise (see BENCHMARKS.md).
+//! - **Outcomes written at once.** apalis hands an attempt's outcome to its backend after
+//!   our layers return, and the backend writes it only when the fetch loop next turns
+//!   (it never waits on that hand-over). An idle loop would sit on it until its next
+//!   heartbeat, the job shown running meanwhile, and a retry whose backoff is shorter
+//!   than the heartbeat run before its failure was even recorded. And a loop woken
+//!   while one of its fetches is in flight skips the write (apalis writes outcomes only
+//!   between fetches). [`BackoffLayer`] wakes the loop a few times after each attempt
+//!   ([`OUTCOME_WAKES`]); under load these merge with the wake-ups already due.
 //! - **Names.** A worker name is unique per process and never reused (queue, host, pid,
 //!   random suffix), or apalis leaves a restarted worker's job `Running` forever.
 //! - **Panics** are caught by apalis's catch-panic layer and retried like transient errors.
@@ -49,7 +55,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::mailer::Mailer;
-use crate::wakeups::{WakeStrategy, Wakeups};
+use crate::wakeups::{QueueSignal, WakeStrategy, Wakeups};
 
 /// What every job handler may use.
 #[derive(Clone, Debug)]
@@ -240,10 +246,12 @@ fn panic_to_error(panic: &Box<dyn std::any::Any + Send>) -> JobPanicked {
 
 /// Retries with backoff: after a failed attempt that may pass later, moves the job's
 /// `run_at` out by [`backoff`] before apalis acknowledges the failure (the
-/// acknowledgement leaves `run_at` alone). Also logs every attempt in a span.
+/// acknowledgement leaves `run_at` alone). Also logs every attempt in a span, and has
+/// the attempt's outcome written as soon as apalis has it (see the module docs).
 #[derive(Clone, Debug)]
 struct BackoffLayer {
     pool: PgPool,
+    fetch_loop: Arc<QueueSignal>,
     queue: &'static str,
     retry_base: Duration,
     max_attempts: usize,
@@ -295,6 +303,7 @@ where
         let fut = self.inner.call(task);
         async move {
             let result = fut.await.map_err(Into::into);
+            wake_for_outcome(layer.fetch_loop.clone());
             let attempt = attempt.current();
             tracing::Span::current().record("attempt", attempt);
             let Err(error) = result else {
@@ -328,6 +337,26 @@ where
         .instrument(span)
         .boxed()
     }
+}
+
+/// When, after an attempt ends, its fetch loop is woken to write the outcome. apalis
+/// hands the outcome over within the same poll once our layer returns (the first
+/// wake-up leaves it time for that); the later ones cover a wake-up that found a fetch
+/// in flight (a fetch takes milliseconds, more on a loaded machine).
+const OUTCOME_WAKES: [Duration; 3] = [
+    Duration::from_millis(2),
+    Duration::from_millis(25),
+    Duration::from_millis(250),
+];
+
+fn wake_for_outcome(fetch_loop: Arc<QueueSignal>) {
+    tokio::spawn(async move {
+        let ended = tokio::time::Instant::now();
+        for after in OUTCOME_WAKES {
+            tokio::time::sleep_until(ended + after).await;
+            fetch_loop.announce(tokio::time::Instant::now());
+        }
+    });
 }
 
 /// How long a failed queue worker waits before it starts again.
@@ -440,6 +469,7 @@ impl Queues {
                 });
             let backoff = BackoffLayer {
                 pool: pool.clone(),
+                fetch_loop: signal.clone(),
                 queue: J::QUEUE,
                 retry_base: settings.retry_base,
                 max_attempts: J::MAX_ATTEMPTS as usize,
