@@ -37,6 +37,73 @@ pub struct ApiConfig {
     pub trust_forwarded_for: bool,
     /// How clicks are committed in groups (`CLICK_WRITERS`, `CLICK_GROUP_MAX`).
     pub click_batching: ClickBatching,
+    /// The web pages: where the api is reached and the platform's look.
+    pub pages: PagesConfig,
+}
+
+/// Settings of the referral dashboard and the ops console.
+#[derive(Debug, Clone)]
+pub struct PagesConfig {
+    /// Where browsers reach this api (`API_PUBLIC_URL`): the base of dashboard links.
+    pub api_public_url: String,
+    /// The platform's name, shown in the dashboard's header (`BRAND_NAME`).
+    pub brand_name: String,
+    /// The platform's accent colour, `#rrggbb` (`BRAND_COLOR`).
+    pub brand_color: String,
+    /// The platform's logo, an http(s) address (`BRAND_LOGO_URL`).
+    pub brand_logo_url: Option<String>,
+    /// Who may frame the dashboard, a CSP `frame-ancestors` list (`EMBED_FRAME_ANCESTORS`):
+    /// the platform's own origin in production.
+    pub frame_ancestors: String,
+}
+
+impl PagesConfig {
+    fn from_env() -> Result<Self, ConfigError> {
+        let api_public_url = config::url(
+            "API_PUBLIC_URL",
+            "http://localhost:8080",
+            &["http", "https"],
+        )?;
+        let brand_color = config::string("BRAND_COLOR", "#4f46e5");
+        let is_hex_colour = brand_color.len() == 7
+            && brand_color.starts_with('#')
+            && brand_color[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        if !is_hex_colour {
+            return Err(ConfigError {
+                var: "BRAND_COLOR",
+                reason: "must be a colour written #rrggbb".into(),
+            });
+        }
+        let brand_logo_url = match config::string("BRAND_LOGO_URL", "") {
+            logo if logo.is_empty() => None,
+            _ => Some(config::url("BRAND_LOGO_URL", "", &["http", "https"])?),
+        };
+        let frame_ancestors = config::string("EMBED_FRAME_ANCESTORS", "*");
+        if frame_ancestors.contains([';', ',', '\n', '\r']) {
+            return Err(ConfigError {
+                var: "EMBED_FRAME_ANCESTORS",
+                reason: "is a space-separated list of origins".into(),
+            });
+        }
+        Ok(Self {
+            api_public_url: api_public_url.trim_end_matches('/').to_owned(),
+            brand_name: config::string("BRAND_NAME", "Referral program"),
+            brand_color,
+            brand_logo_url,
+            frame_ancestors,
+        })
+    }
+
+    /// Defaults, for tests and tools.
+    pub fn local() -> Self {
+        Self {
+            api_public_url: "http://localhost:8080".into(),
+            brand_name: "Referral program".into(),
+            brand_color: "#4f46e5".into(),
+            brand_logo_url: None,
+            frame_ancestors: "*".into(),
+        }
+    }
 }
 
 /// The webhook secret of a local installation, shared with the local Stripe stand-in.
@@ -97,6 +164,7 @@ impl ApiConfig {
                     ..default
                 }
             },
+            pages: PagesConfig::from_env()?,
         })
     }
 
@@ -126,6 +194,7 @@ impl ApiConfig {
             redirect_limit: None,
             trust_forwarded_for: false,
             click_batching: ClickBatching::default(),
+            pages: PagesConfig::local(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod fields;
 pub mod listener;
+pub mod pages;
 pub mod rate_limit;
 pub mod routes;
 pub mod spec_routes;
@@ -24,6 +25,7 @@ use referral_core::dev_time::OffsetClock;
 use referral_core::stripe::StripeGateway;
 use referral_core::usecases::api_keys::KeyCache;
 use referral_core::usecases::clicks::ClickRecorder;
+use referral_core::usecases::pages::PageSecret;
 use referral_core::{Clock, ProgramSettings};
 use sqlx::PgPool;
 
@@ -59,6 +61,8 @@ pub struct AppState {
     pub clicks: ClickRecorder,
     /// API keys this process found live in the last second.
     pub api_keys: Arc<KeyCache>,
+    /// The key that signs the pages' tokens.
+    pub page_secret: Arc<PageSecret>,
 }
 
 impl AppState {
@@ -74,6 +78,7 @@ impl AppState {
         Self {
             clicks: ClickRecorder::start(&pool, config.click_batching),
             api_keys: Arc::new(KeyCache::default()),
+            page_secret: Arc::new(PageSecret::default()),
             redirect_limiter: config
                 .redirect_limit
                 .map(|limit| Arc::new(rate_limit::RateLimiter::new(limit))),
@@ -236,6 +241,9 @@ pub fn app(state: AppState) -> impl Endpoint {
     let routes = spec_routes::SpecRoutes::from_spec(&spec);
     Route::new()
         .nest("/", api)
+        .nest("/embed", pages::dashboard::routes())
+        .nest("/ops", pages::ops::routes())
+        .at("/assets/:name", pages::asset)
         .at("/docs", make_sync(move |_| Html(docs.clone())))
         .at(
             "/openapi.json",

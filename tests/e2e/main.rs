@@ -4,11 +4,13 @@
 // A test binary: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used)]
 
+mod browser;
 mod foundation;
 mod hardening;
 mod harness;
 mod invariants;
 mod operations;
+mod pages;
 mod partner;
 mod payouts;
 mod purchases;

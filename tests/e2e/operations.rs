@@ -16,7 +16,7 @@ impl TestApp {
     }
 
     /// Makes the jobs of `queue` fail for good, as if out of attempts.
-    async fn exhaust(&self, queue: &str, error: &str) {
+    pub(crate) async fn exhaust(&self, queue: &str, error: &str) {
         sqlx::query(
             "update apalis.jobs set status = 'Failed', attempts = max_attempts,
                     last_result = $2::jsonb, done_at = now()

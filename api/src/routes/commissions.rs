@@ -232,6 +232,28 @@ fn filter(
     }
 }
 
+/// A referrer's ledger as a streamed CSV file (RFC 4180), and its `Content-Disposition`.
+pub(crate) async fn csv_download(
+    state: &AppState,
+    user_id: &str,
+    filter: LedgerFilter,
+) -> Result<(Body, String), ApiError> {
+    let lines = earnings::export(&state.pool, user_id, filter).await?;
+    let header = csv_line(&CSV_HEADER.map(str::to_owned)).map_err(|e| ApiError::internal(&e))?;
+    let body = futures::stream::once(async move { Ok(header) }).chain(
+        lines
+            .map_err(|e| {
+                tracing::error!(error = ?e, "commission export failed mid-stream");
+                std::io::Error::other("export failed")
+            })
+            .and_then(|line| async move { csv_line(&csv_record(&line)) }),
+    );
+    Ok((
+        Body::from_bytes_stream(body),
+        format!("attachment; filename=\"{}\"", file_name(user_id)),
+    ))
+}
+
 const CSV_HEADER: [&str; 10] = [
     "date",
     "referred_email",
@@ -360,21 +382,8 @@ impl CommissionsApi {
         to: Query<Option<Day>>,
     ) -> Result<CsvResponse, ApiError> {
         let filter = filter(status.0, from.0, to.0);
-        let lines = earnings::export(&state.pool, user_id.0.as_str(), filter).await?;
-        let header =
-            csv_line(&CSV_HEADER.map(str::to_owned)).map_err(|e| ApiError::internal(&e))?;
-        let body = futures::stream::once(async move { Ok(header) }).chain(
-            lines
-                .map_err(|e| {
-                    tracing::error!(error = ?e, "commission export failed mid-stream");
-                    std::io::Error::other("export failed")
-                })
-                .and_then(|line| async move { csv_line(&csv_record(&line)) }),
-        );
-        Ok(CsvResponse::Csv(
-            Binary(Body::from_bytes_stream(body)),
-            format!("attachment; filename=\"{}\"", file_name(user_id.0.as_str())),
-        ))
+        let (body, disposition) = csv_download(&state, user_id.0.as_str(), filter).await?;
+        Ok(CsvResponse::Csv(Binary(body), disposition))
     }
 
     /// A referrer's commission totals per day, week or month over a range of days (UTC,

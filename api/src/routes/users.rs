@@ -18,12 +18,60 @@ use crate::AppState;
 use crate::auth::PlatformKey;
 use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::fields::{CodeText, EmailText, PlatformId, Text};
+use crate::fields::{Bounded, CodeText, EmailText, PlatformId, Text};
 use crate::routes::Tag;
 use crate::routes::dto::{MoneyView, UserView, example_instant, usd_view};
 
 /// User endpoints.
 pub struct UsersApi;
+
+/// How long an embed token lasts, in seconds: 1 to 60 minutes.
+pub type EmbedSeconds = Bounded<60, 3600>;
+
+/// A request for an embed token.
+#[derive(Debug, Object, serde::Deserialize)]
+#[oai(example)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEmbedToken {
+    /// How long the token opens the dashboard, in seconds (60–3600, default 900). A page
+    /// left open longer asks the user to open it again from your app.
+    #[serde(default, deserialize_with = "crate::fields::present")]
+    pub ttl_seconds: Option<EmbedSeconds>,
+}
+
+impl Example for CreateEmbedToken {
+    fn example() -> Self {
+        Self {
+            ttl_seconds: Some(Bounded(900)),
+        }
+    }
+}
+
+/// A token that opens one user's referral dashboard.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct EmbedTokenView {
+    /// The token (opaque).
+    pub token: String,
+    /// The dashboard for this user, to put in an iframe's `src` or redirect the browser
+    /// to: `API_PUBLIC_URL/embed/dashboard?token=...`.
+    pub url: String,
+    /// The same address without the host.
+    pub path: String,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Example for EmbedTokenView {
+    fn example() -> Self {
+        Self {
+            token: "dash.757365725f38343132.1795772700.9f2c…".into(),
+            url: "http://localhost:8080/embed/dashboard?token=dash.757365725f38343132.1795772700.9f2c…".into(),
+            path: "/embed/dashboard?token=dash.757365725f38343132.1795772700.9f2c…".into(),
+            expires_at: example_instant(26),
+        }
+    }
+}
 
 /// A user the platform creates at signup.
 #[derive(Debug, Object, serde::Deserialize)]
@@ -224,4 +272,49 @@ impl UsersApi {
         let profile = users::profile(&mut conn, user_id.0.as_str()).await?;
         Ok(Json(UserView::of(&profile, &state)))
     }
+
+    /// Issue an embed token: a short-lived, signed token that opens this user's referral
+    /// dashboard (link, stats, referred users, commissions with CSV export, earnings
+    /// chart, wallet, Partner upgrade, Stripe onboarding and payouts). Everything the
+    /// page shows or does is this user's and nobody else's. Ask for a new token each
+    /// time you show the page; never put a platform key in a browser.
+    #[oai(
+        path = "/:user_id/embed-tokens",
+        method = "post",
+        operation_id = "createEmbedToken"
+    )]
+    async fn create_embed_token(
+        &self,
+        _key: PlatformKey,
+        state: Data<&AppState>,
+        /// The platform's id for the user.
+        user_id: Path<Text<PlatformId>>,
+        body: JsonBody<CreateEmbedToken>,
+    ) -> Result<CreateEmbedTokenResponse, ApiError> {
+        let ttl = chrono::Duration::seconds(body.0.ttl_seconds.map_or(900, |s| s.0));
+        let secret = state.page_secret.get(&state.pool).await?;
+        let mut conn = state.pool.acquire().await?;
+        let issued = referral_core::usecases::pages::issue_dashboard_token(
+            &mut conn,
+            &secret,
+            state.clock.now(),
+            user_id.0.as_str(),
+            ttl,
+        )
+        .await?;
+        let path = crate::pages::dashboard::dashboard_path(&issued.token, &[]);
+        Ok(CreateEmbedTokenResponse::Created(Json(EmbedTokenView {
+            url: format!("{}{path}", state.config.pages.api_public_url),
+            path,
+            token: issued.token,
+            expires_at: issued.expires_at,
+        })))
+    }
+}
+
+#[derive(ApiResponse)]
+enum CreateEmbedTokenResponse {
+    /// Issued.
+    #[oai(status = 201)]
+    Created(Json<EmbedTokenView>),
 }

@@ -7,6 +7,7 @@ pub mod commission;
 pub mod credit;
 pub mod email;
 pub mod ledger;
+pub mod page_tokens;
 pub mod paging;
 pub mod partner;
 pub mod payout;

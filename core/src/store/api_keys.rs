@@ -57,3 +57,18 @@ pub async fn revoke_by_name(
     .await?
     .rows_affected())
 }
+
+/// The live key with this id, if any.
+pub async fn find_live(
+    conn: &mut PgConnection,
+    id: ApiKeyId,
+) -> Result<Option<ApiKey>, StoreError> {
+    Ok(sqlx::query_as!(
+        ApiKey,
+        r#"select id as "id: ApiKeyId", name, role as "role: ApiRole" from api_keys
+           where id = $1 and revoked_at is null"#,
+        id as _
+    )
+    .fetch_optional(conn)
+    .await?)
+}

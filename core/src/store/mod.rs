@@ -9,6 +9,7 @@ pub mod emails;
 pub mod job_actions;
 pub mod jobs;
 pub mod ledger;
+pub mod pages;
 pub mod partners;
 pub mod payouts;
 pub mod purchases;

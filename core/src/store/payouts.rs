@@ -457,3 +457,45 @@ pub async fn in_flight(conn: &mut PgConnection, user_id: UserId) -> Result<i64, 
     .fetch_one(conn)
     .await?)
 }
+
+/// The latest payouts of everyone, newest first, each with its user's platform id.
+pub async fn recent(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<(String, Payout)>, StoreError> {
+    let rows = sqlx::query!(
+        r#"select u.platform_user_id,
+                  p.id as "id: PayoutId", p.user_id as "user_id: UserId", p.amount,
+                  p.status as "status: PayoutStatus", p.stripe_account_id, p.transfer_id,
+                  p.stripe_payout_id, p.transfer_reversal_id, p.arrival_earliest,
+                  p.arrival_latest, p.failure_reason, p.requested_at, p.processing_at,
+                  p.finished_at
+           from payouts p join users u on u.id = p.user_id
+           order by p.requested_at desc, p.id desc
+           limit $1"#,
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let payout = Payout::try_from(PayoutRow {
+                id: r.id,
+                user_id: r.user_id,
+                amount: r.amount,
+                status: r.status,
+                stripe_account_id: r.stripe_account_id,
+                transfer_id: r.transfer_id,
+                stripe_payout_id: r.stripe_payout_id,
+                transfer_reversal_id: r.transfer_reversal_id,
+                arrival_earliest: r.arrival_earliest,
+                arrival_latest: r.arrival_latest,
+                failure_reason: r.failure_reason,
+                requested_at: r.requested_at,
+                processing_at: r.processing_at,
+                finished_at: r.finished_at,
+            })?;
+            Ok((r.platform_user_id, payout))
+        })
+        .collect()
+}

@@ -9,6 +9,7 @@ pub mod credit;
 pub mod earnings;
 pub mod email;
 pub mod operations;
+pub mod pages;
 pub mod partner;
 pub mod payouts;
 pub mod purchases;

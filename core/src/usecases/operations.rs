@@ -164,3 +164,11 @@ pub async fn database_answers(pool: &sqlx::PgPool) -> Result<(), StoreError> {
     sqlx::query!("select 1 as answer").fetch_one(pool).await?;
     Ok(())
 }
+
+/// The latest payouts of all users, newest first, each with its user's platform id.
+pub async fn recent_payouts(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<(String, crate::store::payouts::Payout)>, StoreError> {
+    crate::store::payouts::recent(conn, limit).await
+}

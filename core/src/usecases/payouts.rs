@@ -138,6 +138,26 @@ pub async fn request(
     Ok(payout)
 }
 
+/// Whether the user could request a payout of their whole balance now, and if not the
+/// first condition they must fix: the same decision [`request`] makes, without writing.
+pub async fn readiness(
+    conn: &mut PgConnection,
+    settings: &ProgramSettings,
+    platform_user_id: &str,
+) -> Result<Result<Money, payout::PayoutRefused>, PayoutError> {
+    let user = user(conn, platform_user_id).await?;
+    let track = users::track(conn, user.id).await?;
+    let account = payouts::stripe_account(conn, user.id).await?;
+    let available = crate::store::partners::referral_balance(conn, user.id).await?;
+    Ok(payout::may_request(
+        track,
+        account.as_ref().map(|a| &a.state),
+        available,
+        None,
+        settings.minimum_payout,
+    ))
+}
+
 /// A page of the user's payouts, newest first.
 #[derive(Debug, Clone)]
 pub struct PayoutPage {
