@@ -65,10 +65,7 @@ impl PagesConfig {
             &["http", "https"],
         )?;
         let brand_color = config::string("BRAND_COLOR", "#4f46e5");
-        let is_hex_colour = brand_color.len() == 7
-            && brand_color.starts_with('#')
-            && brand_color[1..].bytes().all(|b| b.is_ascii_hexdigit());
-        if !is_hex_colour {
+        if !is_hex_colour(&brand_color) {
             return Err(ConfigError {
                 var: "BRAND_COLOR",
                 reason: "must be a colour written #rrggbb".into(),
@@ -104,6 +101,11 @@ impl PagesConfig {
             frame_ancestors: "*".into(),
         }
     }
+}
+
+/// `#rrggbb`: the only colour form the pages accept, as it goes into their stylesheet.
+fn is_hex_colour(text: &str) -> bool {
+    text.len() == 7 && text.starts_with('#') && text.bytes().skip(1).all(|b| b.is_ascii_hexdigit())
 }
 
 /// The webhook secret of a local installation, shared with the local Stripe stand-in.
@@ -195,6 +197,20 @@ impl ApiConfig {
             trust_forwarded_for: false,
             click_batching: ClickBatching::default(),
             pages: PagesConfig::local(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brand_colours_are_six_hex_digits_and_nothing_else() {
+        assert!(is_hex_colour("#4f46e5"));
+        assert!(is_hex_colour("#A0B1C2"));
+        for bad in ["4f46e5", "#4f46e", "#4f46e5;}", "#xyzxyz", "red", "#4f46é5"] {
+            assert!(!is_hex_colour(bad), "{bad}");
         }
     }
 }

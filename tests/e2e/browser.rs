@@ -93,6 +93,17 @@ async fn screenshot(browser: &Client, name: &str) {
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
 }
 
+/// Scrolls the element `css` finds to the top of the window, for the screenshot.
+async fn show(browser: &Client, css: &str) {
+    browser
+        .execute(
+            "document.querySelector(arguments[0]).scrollIntoView()",
+            vec![json!(css)],
+        )
+        .await
+        .unwrap();
+}
+
 async fn text_of(browser: &Client, css: &str) -> String {
     browser
         .find(Locator::Css(css))
@@ -252,6 +263,7 @@ async fn a_referrer_plays_the_whole_story_in_the_dashboard_and_an_operator_retri
             .await
             .contains("no Stripe account is connected")
     );
+    show(&browser, "#partner").await;
     screenshot(&browser, "04-partner").await;
 
     // Connect Stripe: the button leads to (the stand-in of) Stripe's onboarding.
@@ -286,6 +298,7 @@ async fn a_referrer_plays_the_whole_story_in_the_dashboard_and_an_operator_retri
     click_through(&browser, Locator::Id("request-payout")).await;
     assert!(page_text(&browser).await.contains("Payout requested"));
     assert!(text_of(&browser, "#payouts").await.contains("REQUESTED"));
+    show(&browser, "#partner").await;
     screenshot(&browser, "05-payout-requested").await;
     app.exhaust("send_payout_transfer", "Stripe: invalid API key (401)")
         .await;
@@ -293,6 +306,7 @@ async fn a_referrer_plays_the_whole_story_in_the_dashboard_and_an_operator_retri
 
     // The operator signs in to /ops, sees the failed job and retries it: the payout goes.
     browser.goto(&app.url("/ops")).await.unwrap();
+    screenshot(&browser, "06-ops-sign-in").await;
     browser
         .find(Locator::Id("admin_key"))
         .await
@@ -311,7 +325,7 @@ async fn a_referrer_plays_the_whole_story_in_the_dashboard_and_an_operator_retri
             .await
             .contains("REQUESTED")
     );
-    screenshot(&browser, "06-ops-failed-job").await;
+    screenshot(&browser, "07-ops-failed-job").await;
     click_through(&browser, Locator::Css("#failed-jobs button.retry")).await;
     assert!(page_text(&browser).await.contains("Job re-queued"));
     app.run_due_jobs().await;
@@ -331,7 +345,7 @@ async fn a_referrer_plays_the_whole_story_in_the_dashboard_and_an_operator_retri
             .contains("PROCESSING")
     );
     assert_eq!(app.stripe.transfers().len(), 1, "paid once");
-    screenshot(&browser, "07-ops-after-retry").await;
+    screenshot(&browser, "08-ops-after-retry").await;
 
     browser.close().await.unwrap();
 }

@@ -337,3 +337,57 @@ async fn job_state(app: &TestApp, id: &str) -> String {
         .map(|row| row.state)
         .unwrap_or_default()
 }
+
+#[sqlx::test(migrations = false)]
+async fn the_platform_sets_the_dashboards_name_colour_logo_and_who_may_frame_it(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.referrer("ana", "ana@example.com").await;
+    let mut config = referral_api::ApiConfig::for_tests("postgres://unused");
+    config.pages.brand_name = "Acme APIs".into();
+    config.pages.brand_color = "#0a7d33".into();
+    config.pages.brand_logo_url = Some("https://acme.test/logo.svg".into());
+    config.pages.frame_ancestors = "https://app.acme.test".into();
+    let branded = app.spawn_another_api(config).await;
+
+    // A token from one api process opens the dashboard on another: the secret is shared.
+    let path = app.embed_path("ana").await;
+    let response = app
+        .http
+        .get(format!("{branded}{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors https://app.acme.test"),
+        "{csp}"
+    );
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Acme APIs"));
+    assert!(html.contains("--accent:#0a7d33"));
+    assert!(html.contains("src=\"https://acme.test/logo.svg\""));
+
+    // Assets come from the api itself.
+    for asset in ["/assets/pages.css", "/assets/pages.js"] {
+        let response = app
+            .http
+            .get(format!("{branded}{asset}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{asset}");
+    }
+    // The console never lets itself be framed.
+    let response = app.http.get(app.url("/ops/login")).send().await.unwrap();
+    assert!(
+        response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+}

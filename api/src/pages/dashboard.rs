@@ -4,7 +4,7 @@
 //! another's. Forms carry the token back (no cookie: the page lives in the platform's
 //! iframe, where browsers often refuse third-party cookies).
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Datelike, Duration, Months, NaiveDate};
 use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Query};
@@ -48,6 +48,7 @@ pub fn dashboard_path(token: &str, extra: &[(&str, &str)]) -> String {
 }
 
 /// A page error: its status and what it says.
+#[derive(Debug)]
 struct Refusal(StatusCode, String);
 
 impl Refusal {
@@ -237,14 +238,7 @@ async fn render(state: &AppState, query: &DashboardQuery) -> Result<Markup, Refu
     )
     .await?;
     let today = now.date_naive();
-    let chart_from = match interval {
-        Interval::Day => today - Duration::days(29),
-        Interval::Week => today - Duration::weeks(11),
-        Interval::Month => NaiveDate::from_ymd_opt(today.year() - 1, today.month(), 1)
-            .unwrap_or(today)
-            .succ_opt()
-            .unwrap_or(today),
-    };
+    let chart_from = chart_start(interval, today);
     let chart = earnings::over_time(&mut conn, &user_id, interval, chart_from, today).await?;
     let wallet = wallet::view(&mut conn, now, Money::zero(Currency::Usd), &user_id).await?;
     let partner = partner::status(&mut conn, &user_id).await?;
@@ -492,6 +486,23 @@ async fn render(state: &AppState, query: &DashboardQuery) -> Result<Markup, Refu
     ))
 }
 
+/// The first day the chart shows: 30 days, 12 weeks (from a Monday) or 12 months (from
+/// the 1st), ending today.
+fn chart_start(interval: Interval, today: NaiveDate) -> NaiveDate {
+    match interval {
+        Interval::Day => today - Duration::days(29),
+        Interval::Week => {
+            today
+                - Duration::weeks(11)
+                - Duration::days(i64::from(today.weekday().num_days_from_monday()))
+        }
+        Interval::Month => today
+            .with_day(1)
+            .and_then(|first| first.checked_sub_months(Months::new(11)))
+            .unwrap_or(today),
+    }
+}
+
 fn referral_status(status: ReferralStatus) -> &'static str {
     match status {
         ReferralStatus::NotSignedUp => "Not signed up",
@@ -665,5 +676,55 @@ fn after_form(
             ),
             Framing::By(&state.config.pages.frame_ancestors),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn the_chart_ends_today_and_starts_on_a_period_boundary() {
+        let friday = day("2026-11-27");
+        assert_eq!(chart_start(Interval::Day, friday), day("2026-10-29"));
+        assert_eq!(chart_start(Interval::Week, friday), day("2026-09-07"));
+        assert_eq!(chart_start(Interval::Month, friday), day("2025-12-01"));
+        assert_eq!(
+            chart_start(Interval::Month, day("2026-01-31")),
+            day("2025-02-01")
+        );
+    }
+
+    #[test]
+    fn dashboard_addresses_carry_the_token_percent_encoded() {
+        assert_eq!(
+            dashboard_path("dash.ab+c", &[("notice", "payout")]),
+            "/embed/dashboard?token=dash.ab%2Bc&notice=payout"
+        );
+    }
+
+    #[test]
+    fn ledger_filters_name_the_field_they_cannot_read() {
+        let Err(Refusal(status, message)) = Filters::read(Some("LOST"), None, None) else {
+            panic!("an unknown status is refused");
+        };
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(message.starts_with("status:"));
+        let Err(Refusal(_, message)) = Filters::read(None, None, Some("27/11/2026")) else {
+            panic!("a date in another format is refused");
+        };
+        assert!(message.starts_with("to:"));
+        let filters = Filters::read(Some("paid"), Some("2026-11-01"), Some("2026-11-30")).unwrap();
+        assert_eq!(filters.status, Some(CommissionStatus::Paid));
+        let ledger = filters.ledger();
+        assert_eq!(
+            ledger.until.unwrap().date_naive(),
+            day("2026-12-01"),
+            "the last day is included"
+        );
     }
 }

@@ -129,3 +129,17 @@ fn flash(notice: Option<&str>, error: Option<&str>) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_show_as_dollars_and_cents() {
+        let usd_of = |cents: i64| usd(Money::usd_cents(cents));
+        assert_eq!(usd_of(250), "$2.50");
+        assert_eq!(usd_of(-300), "-$3.00");
+        assert_eq!(usd_of(0), "$0.00");
+        assert_eq!(usd_of(123_456), "$1234.56");
+    }
+}

@@ -320,7 +320,7 @@ async fn console(
                                     td { code { (job.id) } }
                                     td { (job.queue) }
                                     td.num { (job.attempts) " / " (job.max_attempts) }
-                                    td.error-text { (job.last_error.as_deref().unwrap_or("")) }
+                                    td.error-text { (error_text(job.last_error.as_deref())) }
                                     td.actions {
                                         form method="post" action=(format!("/ops/jobs/{}/retry", job.id)) {
                                             input type="hidden" name="csrf" value=(csrf);
@@ -366,6 +366,17 @@ async fn console(
             }
         },
     )
+}
+
+/// A job's last error as people read it: apalis stores it as `{"Err": "…"}`.
+fn error_text(stored: Option<&str>) -> String {
+    let Some(stored) = stored else {
+        return String::new();
+    };
+    serde_json::from_str::<serde_json::Value>(stored)
+        .ok()
+        .and_then(|value| value.get("Err").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| stored.to_owned())
 }
 
 #[derive(Debug, Deserialize)]
@@ -435,5 +446,29 @@ async fn discard(
     match done {
         Ok(()) => see_other("/ops?notice=discarded"),
         Err(error) => failure(&state, error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_errors_read_as_their_message() {
+        assert_eq!(
+            error_text(Some(r#"{"Err": "smtp: refused"}"#)),
+            "smtp: refused"
+        );
+        assert_eq!(error_text(Some("plain words")), "plain words");
+        assert_eq!(error_text(None), "");
+    }
+
+    #[test]
+    fn the_session_cookie_is_read_from_any_cookie_header() {
+        let req = Request::builder()
+            .header("cookie", "a=1; ops_session=tok.en; b=2")
+            .finish();
+        assert_eq!(cookie(&req, "ops_session"), Some("tok.en"));
+        assert_eq!(cookie(&req, "ops"), None);
     }
 }
