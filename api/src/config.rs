@@ -50,11 +50,33 @@ pub struct PagesConfig {
     pub brand_name: String,
     /// The platform's accent colour, `#rrggbb` (`BRAND_COLOR`).
     pub brand_color: String,
-    /// The platform's logo, an http(s) address (`BRAND_LOGO_URL`).
+    /// The platform's logo, an https address (`BRAND_LOGO_URL`).
     pub brand_logo_url: Option<String>,
     /// Who may frame the dashboard, a CSP `frame-ancestors` list (`EMBED_FRAME_ANCESTORS`):
     /// the platform's own origin in production.
     pub frame_ancestors: String,
+    /// The key that signs embed tokens and console sessions (`PAGE_SECRET`, 64+ hex
+    /// digits), the same on every api process. Unset, the installation makes one and
+    /// keeps it in the database: fine locally, but then whoever can read the database
+    /// can sign tokens too.
+    pub page_secret: Option<SecretBytes>,
+}
+
+/// Secret bytes that never show in `Debug`.
+#[derive(Clone)]
+pub struct SecretBytes(pub Vec<u8>);
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A page secret written as hex, at least 32 bytes.
+fn page_secret(text: &str) -> Option<Vec<u8>> {
+    hex::decode(text.trim())
+        .ok()
+        .filter(|bytes| bytes.len() >= 32)
 }
 
 impl PagesConfig {
@@ -73,7 +95,7 @@ impl PagesConfig {
         }
         let brand_logo_url = match config::string("BRAND_LOGO_URL", "") {
             logo if logo.is_empty() => None,
-            _ => Some(config::url("BRAND_LOGO_URL", "", &["http", "https"])?),
+            _ => Some(config::url("BRAND_LOGO_URL", "", &["https"])?),
         };
         let frame_ancestors = config::string("EMBED_FRAME_ANCESTORS", "*");
         if frame_ancestors.contains([';', ',', '\n', '\r']) {
@@ -82,7 +104,19 @@ impl PagesConfig {
                 reason: "is a space-separated list of origins".into(),
             });
         }
+        let page_secret = match config::string("PAGE_SECRET", "") {
+            text if text.is_empty() => None,
+            text => Some(SecretBytes(page_secret(&text).ok_or_else(|| {
+                ConfigError {
+                    var: "PAGE_SECRET",
+                    reason: "must be at least 64 hex digits (32 random bytes), e.g. from \
+                         `openssl rand -hex 32`"
+                        .into(),
+                }
+            })?)),
+        };
         Ok(Self {
+            page_secret,
             api_public_url: api_public_url.trim_end_matches('/').to_owned(),
             brand_name: config::string("BRAND_NAME", "Referral program"),
             brand_color,
@@ -99,6 +133,7 @@ impl PagesConfig {
             brand_color: "#4f46e5".into(),
             brand_logo_url: None,
             frame_ancestors: "*".into(),
+            page_secret: None,
         }
     }
 }
@@ -204,6 +239,13 @@ impl ApiConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_secrets_are_hex_and_long_enough() {
+        assert_eq!(page_secret(&"ab".repeat(32)).map(|s| s.len()), Some(32));
+        assert_eq!(page_secret(&"ab".repeat(31)), None);
+        assert_eq!(page_secret(&"zz".repeat(32)), None);
+    }
 
     #[test]
     fn brand_colours_are_six_hex_digits_and_nothing_else() {

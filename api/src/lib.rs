@@ -78,7 +78,10 @@ impl AppState {
         Self {
             clicks: ClickRecorder::start(&pool, config.click_batching),
             api_keys: Arc::new(KeyCache::default()),
-            page_secret: Arc::new(PageSecret::default()),
+            page_secret: Arc::new(match &config.pages.page_secret {
+                Some(secret) => PageSecret::fixed(secret.0.clone()),
+                None => PageSecret::default(),
+            }),
             redirect_limiter: config
                 .redirect_limit
                 .map(|limit| Arc::new(rate_limit::RateLimiter::new(limit))),
@@ -243,6 +246,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", api)
         .nest("/embed", pages::dashboard::routes())
         .nest("/ops", pages::ops::routes())
+        .at("/assets/brand.css", pages::brand_css)
         .at("/assets/:name", pages::asset)
         .at("/docs", make_sync(move |_| Html(docs.clone())))
         .at(

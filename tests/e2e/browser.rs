@@ -157,6 +157,22 @@ async fn a_referrer_plays_the_whole_story_in_the_dashboard_and_an_operator_retri
         .unwrap()
         .unwrap();
     assert_eq!(link, ana["referral_link"].as_str().unwrap());
+    // The platform's colour reaches the page (a stylesheet of its own: the page's CSP
+    // allows no inline style), here on a second api process with another colour.
+    let mut config = referral_api::ApiConfig::for_tests("postgres://unused");
+    config.pages.brand_color = "#0a7d33".into();
+    let branded = app.spawn_another_api(config).await;
+    let path = app.embed_path("ana").await;
+    browser.goto(&format!("{branded}{path}")).await.unwrap();
+    let accent = browser
+        .execute(
+            "return getComputedStyle(document.querySelector('header.top')).borderBottomColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(accent, json!("rgb(10, 125, 51)"));
+    browser.goto(&app.url(&path)).await.unwrap();
     browser
         .find(Locator::Id("copy"))
         .await

@@ -133,6 +133,21 @@ async fn an_embed_token_opens_its_users_dashboard_and_nobody_elses(pool: PgPool)
             .starts_with("text/csv")
     );
 
+    // A page asked for without its token is a page too, not a JSON error.
+    let response = app
+        .http
+        .get(app.url("/embed/dashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
     // Expired tokens are refused with a page saying so.
     app.advance(chrono::Duration::minutes(3)).await;
     let (status, html) = app.page(&path, None).await;
@@ -369,8 +384,19 @@ async fn the_platform_sets_the_dashboards_name_colour_logo_and_who_may_frame_it(
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     let html = response.text().await.unwrap();
     assert!(html.contains("Acme APIs"));
-    assert!(html.contains("--accent:#0a7d33"));
+    assert!(html.contains("href=\"/assets/brand.css\""));
     assert!(html.contains("src=\"https://acme.test/logo.svg\""));
+
+    let brand = app
+        .http
+        .get(format!("{branded}/assets/brand.css"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(brand.contains("--accent:#0a7d33"), "{brand}");
 
     // Assets come from the api itself.
     for asset in ["/assets/pages.css", "/assets/pages.js"] {

@@ -302,8 +302,10 @@ where
         );
         let fut = self.inner.call(task);
         async move {
+            // Wakes the loop once this future is done, retry delay written included,
+            // whichever way it ends.
+            let _outcome_pending = OutcomeWake(layer.fetch_loop.clone());
             let result = fut.await.map_err(Into::into);
-            wake_for_outcome(layer.fetch_loop.clone());
             let attempt = attempt.current();
             tracing::Span::current().record("attempt", attempt);
             let Err(error) = result else {
@@ -349,14 +351,24 @@ const OUTCOME_WAKES: [Duration; 3] = [
     Duration::from_millis(250),
 ];
 
-fn wake_for_outcome(fetch_loop: Arc<QueueSignal>) {
-    tokio::spawn(async move {
+/// Wakes a fetch loop [`OUTCOME_WAKES`] after it is dropped: when an attempt's future
+/// ends, the moment apalis takes its outcome.
+struct OutcomeWake(Arc<QueueSignal>);
+
+impl Drop for OutcomeWake {
+    fn drop(&mut self) {
+        let fetch_loop = self.0.clone();
         let ended = tokio::time::Instant::now();
-        for after in OUTCOME_WAKES {
-            tokio::time::sleep_until(ended + after).await;
-            fetch_loop.announce(tokio::time::Instant::now());
+        // Dropped outside a runtime only when the process is ending: nothing to wake.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                for after in OUTCOME_WAKES {
+                    tokio::time::sleep_until(ended + after).await;
+                    fetch_loop.announce(tokio::time::Instant::now());
+                }
+            });
         }
-    });
+    }
 }
 
 /// How long a failed queue worker waits before it starts again.

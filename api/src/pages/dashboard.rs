@@ -25,6 +25,7 @@ use serde::Deserialize;
 use super::{Framing, flash, layout, page_response, see_other, usd};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::routes::clicks::visitor_ip;
 use crate::routes::commissions::csv_download;
 use crate::routes::dto::{UserView, url_with};
 
@@ -166,7 +167,10 @@ impl Filters {
 }
 
 #[handler]
-async fn dashboard(state: Data<&AppState>, Query(query): Query<DashboardQuery>) -> Response {
+async fn dashboard(state: Data<&AppState>, query: poem::Result<Query<DashboardQuery>>) -> Response {
+    let Ok(Query(query)) = query else {
+        return unreadable(&state);
+    };
     match render(&state, &query).await {
         Ok(page) => page_response(
             StatusCode::OK,
@@ -178,7 +182,13 @@ async fn dashboard(state: Data<&AppState>, Query(query): Query<DashboardQuery>) 
 }
 
 #[handler]
-async fn ledger_csv(state: Data<&AppState>, Query(query): Query<DashboardQuery>) -> Response {
+async fn ledger_csv(
+    state: Data<&AppState>,
+    query: poem::Result<Query<DashboardQuery>>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return unreadable(&state);
+    };
     let user_id = match viewer(&state, &query.token).await {
         Ok(user_id) => user_id,
         Err(refusal) => return refusal.page(&state),
@@ -430,7 +440,9 @@ async fn render(state: &AppState, query: &DashboardQuery) -> Result<Markup, Refu
                     }
                     @let stripe_ready = stripe.as_ref().is_some_and(|a| a.state.payouts_enabled && a.state.requirements_due.is_empty());
                     @if !stripe_ready {
-                        form method="post" action="/embed/stripe" {
+                        // Stripe's onboarding will not show inside another site's frame:
+                        // the whole window goes there, and Stripe sends it back to the app.
+                        form method="post" action="/embed/stripe" target="_top" {
                             input type="hidden" name="token" value=(token);
                             button #connect-stripe type="submit" { @if stripe.is_some() { "Continue Stripe onboarding" } @else { "Connect Stripe" } }
                         }
@@ -440,6 +452,7 @@ async fn render(state: &AppState, query: &DashboardQuery) -> Result<Markup, Refu
                         Ok(amount) => {
                             form method="post" action="/embed/payouts" {
                                 input type="hidden" name="token" value=(token);
+                                input type="hidden" name="amount" value=(amount.amount().to_string());
                                 button #request-payout type="submit" { "Request payout of " (usd(*amount)) }
                             }
                         }
@@ -513,7 +526,7 @@ fn referral_status(status: ReferralStatus) -> &'static str {
 
 /// Earned per period as bars, drawn on the server (no chart library); each bar names its
 /// period and amounts for screen readers.
-fn earnings_chart(buckets: &[referral_core::store::commissions::EarningsBucket]) -> Markup {
+fn earnings_chart(buckets: &[earnings::EarningsBucket]) -> Markup {
     const HEIGHT: f64 = 120.0;
     const BAR: f64 = 18.0;
     let values: Vec<f64> = buckets
@@ -551,11 +564,8 @@ struct UpgradeForm {
 }
 
 /// The user's address and browser as the signature records them.
-fn signer(req: &Request) -> (Option<String>, Option<String>) {
-    let ip = req
-        .remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string());
+fn signer(req: &Request, trust_forwarded_for: bool) -> (Option<String>, Option<String>) {
+    let ip = visitor_ip(req, trust_forwarded_for).map(|ip| ip.to_string());
     let agent = req
         .headers()
         .get("user-agent")
@@ -565,7 +575,14 @@ fn signer(req: &Request) -> (Option<String>, Option<String>) {
 }
 
 #[handler]
-async fn upgrade(req: &Request, state: Data<&AppState>, Form(form): Form<UpgradeForm>) -> Response {
+async fn upgrade(
+    req: &Request,
+    state: Data<&AppState>,
+    form: poem::Result<Form<UpgradeForm>>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return unreadable(&state);
+    };
     let outcome = async {
         let user_id = viewer(&state, &form.token).await?;
         let full_name = form.full_name.trim();
@@ -576,7 +593,7 @@ async fn upgrade(req: &Request, state: Data<&AppState>, Form(form): Form<Upgrade
             ));
         }
         let agreement = current_agreement();
-        let (ip, user_agent) = signer(req);
+        let (ip, user_agent) = signer(req, state.config.trust_forwarded_for);
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
         partner::upgrade(
             &mut tx,
@@ -599,7 +616,10 @@ async fn upgrade(req: &Request, state: Data<&AppState>, Form(form): Form<Upgrade
 }
 
 #[handler]
-async fn convert_to_basic(state: Data<&AppState>, Form(form): Form<TokenForm>) -> Response {
+async fn convert_to_basic(state: Data<&AppState>, form: poem::Result<Form<TokenForm>>) -> Response {
+    let Ok(Form(form)) = form else {
+        return unreadable(&state);
+    };
     let outcome = async {
         let user_id = viewer(&state, &form.token).await?;
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
@@ -611,13 +631,33 @@ async fn convert_to_basic(state: Data<&AppState>, Form(form): Form<TokenForm>) -
     after_form(&state, &form.token, outcome, "basic")
 }
 
+#[derive(Debug, Deserialize)]
+struct PayoutForm {
+    token: String,
+    /// The amount the button showed: what is withdrawn, even if the balance has moved
+    /// since the page was drawn.
+    amount: String,
+}
+
 #[handler]
-async fn request_payout(state: Data<&AppState>, Form(form): Form<TokenForm>) -> Response {
+async fn request_payout(state: Data<&AppState>, form: poem::Result<Form<PayoutForm>>) -> Response {
+    let Ok(Form(form)) = form else {
+        return unreadable(&state);
+    };
     let outcome = async {
         let user_id = viewer(&state, &form.token).await?;
+        let amount = Money::parse(&form.amount, "USD").map_err(ApiError::from)?;
         let mut tx = state.pool.begin().await.map_err(ApiError::from)?;
-        payouts::request(&mut tx, &state.settings, state.clock.now(), &user_id, None).await?;
+        let payout = payouts::request(
+            &mut tx,
+            &state.settings,
+            state.clock.now(),
+            &user_id,
+            Some(amount),
+        )
+        .await?;
         tx.commit().await.map_err(ApiError::from)?;
+        referral_core::telemetry::money_moved("payout_requested", payout.amount);
         Ok(())
     }
     .await;
@@ -625,7 +665,10 @@ async fn request_payout(state: Data<&AppState>, Form(form): Form<TokenForm>) -> 
 }
 
 #[handler]
-async fn connect_stripe(state: Data<&AppState>, Form(form): Form<TokenForm>) -> Response {
+async fn connect_stripe(state: Data<&AppState>, form: poem::Result<Form<TokenForm>>) -> Response {
+    let Ok(Form(form)) = form else {
+        return unreadable(&state);
+    };
     let outcome = async {
         let user_id = viewer(&state, &form.token).await?;
         let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
@@ -636,8 +679,9 @@ async fn connect_stripe(state: Data<&AppState>, Form(form): Form<TokenForm>) -> 
     .await;
     match outcome {
         // On to Stripe's onboarding, which returns the user to the platform's URLs. Not a
-        // redirect of the form's answer: the page's CSP keeps forms on this origin, and
-        // browsers hold a form's redirects to that too.
+        // redirect of the form's answer: the page's CSP lets forms reach only this origin
+        // and https ones, and browsers apply that to a form's redirects too, so a local
+        // Stripe stand-in on http would be blocked.
         Ok(url) => page_response(
             StatusCode::OK,
             layout(
@@ -652,6 +696,15 @@ async fn connect_stripe(state: Data<&AppState>, Form(form): Form<TokenForm>) -> 
         ),
         Err(refusal) => refusal.page(&state),
     }
+}
+
+/// A request missing a field the page needs (the token, a form field): a page saying so.
+fn unreadable(state: &AppState) -> Response {
+    Refusal(
+        StatusCode::BAD_REQUEST,
+        "This request is incomplete. Open your referral dashboard again from the app.".into(),
+    )
+    .page(state)
 }
 
 /// After a form: back to the dashboard with a notice (a reload does not post again), or

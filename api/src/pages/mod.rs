@@ -10,16 +10,31 @@
 pub mod dashboard;
 pub mod ops;
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use poem::http::{StatusCode, header};
-use poem::web::Path;
+use poem::web::{Data, Path};
 use poem::{Response, handler};
 use referral_core::Money;
 
+use crate::AppState;
 use crate::config::PagesConfig;
 
 const STYLESHEET: &str = include_str!("../../assets/pages.css");
 const SCRIPT: &str = include_str!("../../assets/pages.js");
+
+/// `/assets/brand.css`: the platform's accent colour, as a stylesheet of its own (the
+/// pages' CSP allows no inline style). The colour is a checked `#rrggbb`.
+#[handler]
+pub fn brand_css(state: Data<&AppState>) -> Response {
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=300")
+        .header("x-content-type-options", "nosniff")
+        .body(format!(
+            ":root{{--accent:{}}}\n",
+            state.config.pages.brand_color
+        ))
+}
 
 /// `/assets/{name}`: the pages' stylesheet and script.
 #[handler]
@@ -89,9 +104,7 @@ fn layout(title: &str, brand: &PagesConfig, body: Markup) -> Markup {
                 meta name="referrer" content="no-referrer";
                 title { (title) " · " (brand.brand_name) }
                 link rel="stylesheet" href="/assets/pages.css";
-                // The accent is a checked #rrggbb (see `PagesConfig`), set as a custom
-                // property the stylesheet reads.
-                style { (PreEscaped(format!(":root{{--accent:{}}}", brand.brand_color))) }
+                link rel="stylesheet" href="/assets/brand.css";
                 script src="/assets/pages.js" defer {}
             }
             body {

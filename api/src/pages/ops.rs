@@ -125,17 +125,18 @@ struct LoginQuery {
 
 #[handler]
 async fn login_form(state: Data<&AppState>, Query(query): Query<LoginQuery>) -> Response {
-    let mut nonce = [0u8; 16];
-    rand::rng().fill_bytes(&mut nonce);
-    let nonce = hex::encode(nonce);
     let error = query
         .expired
         .is_some()
         .then_some("Your session ended. Sign in again.");
-    login_page(&state, StatusCode::OK, &nonce, error)
+    login_page(&state, StatusCode::OK, error)
 }
 
-fn login_page(state: &AppState, status: StatusCode, nonce: &str, error: Option<&str>) -> Response {
+/// The sign-in form, with a fresh nonce in a hidden field and in a cookie.
+fn login_page(state: &AppState, status: StatusCode, error: Option<&str>) -> Response {
+    let mut nonce = [0u8; 16];
+    rand::rng().fill_bytes(&mut nonce);
+    let nonce = hex::encode(nonce);
     let mut response = console_page(
         state,
         status,
@@ -143,19 +144,16 @@ fn login_page(state: &AppState, status: StatusCode, nonce: &str, error: Option<&
         html! {
             (flash(None, error))
             form.signin method="post" action="/ops/login" {
-                input type="hidden" name="csrf" value=(nonce);
+                input type="hidden" name="csrf" value=(&nonce);
                 label for="admin_key" { "Admin API key" }
                 input #admin_key type="password" name="admin_key" required autocomplete="off";
                 button #sign-in type="submit" { "Sign in" }
             }
         },
     );
-    response.headers_mut().append(
-        "set-cookie",
-        set_cookie(state, LOGIN_CSRF_COOKIE, nonce, 600)
-            .parse()
-            .unwrap_or_else(|_| unreachable!("hex cookie values are valid headers")),
-    );
+    if let Ok(value) = set_cookie(state, LOGIN_CSRF_COOKIE, &nonce, 600).parse() {
+        response.headers_mut().append("set-cookie", value);
+    }
     response
 }
 
@@ -166,7 +164,14 @@ struct LoginForm {
 }
 
 #[handler]
-async fn login(req: &Request, state: Data<&AppState>, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    req: &Request,
+    state: Data<&AppState>,
+    form: poem::Result<Form<LoginForm>>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return refused_form(&state);
+    };
     let expected = cookie(req, LOGIN_CSRF_COOKIE).unwrap_or_default();
     let nonce_ok = !expected.is_empty()
         && subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), form.csrf.as_bytes()).into();
@@ -212,7 +217,6 @@ async fn login(req: &Request, state: Data<&AppState>, Form(form): Form<LoginForm
         Err(_) => login_page(
             &state,
             StatusCode::UNAUTHORIZED,
-            &form.csrf,
             Some("That is not a live admin API key."),
         ),
     }
@@ -224,7 +228,14 @@ struct CsrfForm {
 }
 
 #[handler]
-async fn logout(req: &Request, state: Data<&AppState>, Form(form): Form<CsrfForm>) -> Response {
+async fn logout(
+    req: &Request,
+    state: Data<&AppState>,
+    form: poem::Result<Form<CsrfForm>>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return refused_form(&state);
+    };
     let (_, cookie) = match session(&state, req).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -390,8 +401,11 @@ async fn retry(
     req: &Request,
     state: Data<&AppState>,
     Path(job_id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    form: poem::Result<Form<CsrfForm>>,
 ) -> Response {
+    let Ok(Form(form)) = form else {
+        return refused_form(&state);
+    };
     let (key, cookie) = match session(&state, req).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -417,8 +431,11 @@ async fn discard(
     req: &Request,
     state: Data<&AppState>,
     Path(job_id): Path<String>,
-    Form(form): Form<DiscardForm>,
+    form: poem::Result<Form<DiscardForm>>,
 ) -> Response {
+    let Ok(Form(form)) = form else {
+        return refused_form(&state);
+    };
     let (key, cookie) = match session(&state, req).await {
         Ok(found) => found,
         Err(response) => return response,

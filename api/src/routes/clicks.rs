@@ -119,7 +119,9 @@ fn header(req: &Request, name: &str) -> Option<String> {
 
 /// The address a visitor's requests are counted under: the connection's peer, or behind
 /// a trusted proxy (`TRUST_FORWARDED_FOR`) the first `X-Forwarded-For` hop.
-fn rate_key(req: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+/// The visitor's address: the first `X-Forwarded-For` hop when the proxy is trusted to
+/// set it, the connection's peer otherwise.
+pub(crate) fn visitor_ip(req: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
     if trust_forwarded_for {
         client_ip(req)
     } else {
@@ -143,7 +145,7 @@ impl ClicksApi {
         code: &str,
     ) -> Result<RedirectResponse, ApiError> {
         if let Some(limiter) = &state.redirect_limiter
-            && let Some(address) = rate_key(req, state.config.trust_forwarded_for)
+            && let Some(address) = visitor_ip(req, state.config.trust_forwarded_for)
             && let Err(wait) = limiter.check(address, std::time::Instant::now())
         {
             let error = ApiError::new(

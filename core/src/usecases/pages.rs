@@ -24,7 +24,15 @@ pub struct PageSecret {
 }
 
 impl PageSecret {
-    /// The secret, created on first use by whichever process gets there first.
+    /// A secret given by configuration; the database's is then never read or made.
+    pub fn fixed(secret: Vec<u8>) -> Self {
+        Self {
+            secret: OnceCell::new_with(Some(Arc::from(secret))),
+        }
+    }
+
+    /// The secret: the configured one, or the database's, created on first use by
+    /// whichever process gets there first and then kept for the life of the process.
     pub async fn get(&self, pool: &PgPool) -> Result<Arc<[u8]>, StoreError> {
         self.secret
             .get_or_try_init(|| async {
