@@ -199,9 +199,13 @@ impl TestApp {
 
     /// Starts a worker process' worth of queues (a new, unique worker name each time).
     pub fn start_worker(&mut self) {
+        self.start_worker_with(Self::runtime_settings());
+    }
+
+    /// As [`start_worker`], with other runtime settings.
+    pub fn start_worker_with(&mut self, settings: RuntimeSettings) {
         assert!(self.worker.is_none(), "worker already running");
-        let handle =
-            Queues::all(self.job_env(), Self::runtime_settings()).spawn(std::future::pending());
+        let handle = Queues::all(self.job_env(), settings).spawn(std::future::pending());
         self.worker = Some(handle);
     }
 

@@ -345,10 +345,11 @@ where
 /// hands the outcome over within the same poll once our layer returns (the first
 /// wake-up leaves it time for that); the later ones cover a wake-up that found a fetch
 /// in flight (a fetch takes milliseconds, more on a loaded machine).
-const OUTCOME_WAKES: [Duration; 3] = [
+const OUTCOME_WAKES: [Duration; 4] = [
     Duration::from_millis(2),
-    Duration::from_millis(25),
+    Duration::from_millis(50),
     Duration::from_millis(250),
+    Duration::from_millis(1000),
 ];
 
 /// Wakes a fetch loop [`OUTCOME_WAKES`] after it is dropped: when an attempt's future
