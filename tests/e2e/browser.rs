@@ -130,6 +130,14 @@ async fn click_through(browser: &Client, locator: Locator<'_>) {
     assert!(moved.is_some(), "clicking {locator:?} led nowhere");
 }
 
+/// Opens `user_id`'s dashboard with a fresh embed token, as the platform would.
+async fn open_dashboard(browser: &Client, app: &TestApp, user_id: &str) {
+    browser
+        .goto(&app.url(&app.embed_path(user_id).await))
+        .await
+        .unwrap();
+}
+
 async fn page_text(browser: &Client) -> String {
     text_of(browser, "main").await
 }
@@ -144,10 +152,7 @@ async fn a_referrer_plays_the_whole_story_in_the_dashboard_and_an_operator_retri
 
     // The platform opens Ana's dashboard with an embed token.
     let ana = app.referrer("ana", "ana@example.com").await;
-    browser
-        .goto(&app.url(&app.embed_path("ana").await))
-        .await
-        .unwrap();
+    open_dashboard(&browser, &app, "ana").await;
     let link = browser
         .find(Locator::Id("link"))
         .await
@@ -201,28 +206,19 @@ async fn a_referrer_plays_the_whole_story_in_the_dashboard_and_an_operator_retri
             .contains("bo@example.com")
     );
     assert_eq!(text_of(&browser, "#stat-referrals").await, "1");
-    browser
-        .goto(&app.url(&app.embed_path("bo").await))
-        .await
-        .unwrap();
+    open_dashboard(&browser, &app, "bo").await;
     assert_eq!(text_of(&browser, "#wallet-available").await, "$2.50");
     assert!(text_of(&browser, "#credit").await.contains("Signup credit"));
     screenshot(&browser, "02-referred-user-wallet").await;
 
     // Bo buys: Ana's commission is pending, then paid once the 30 days have passed.
     app.buy("pur-1", "bo", "50.00").await;
-    browser
-        .goto(&app.url(&app.embed_path("ana").await))
-        .await
-        .unwrap();
+    open_dashboard(&browser, &app, "ana").await;
     assert!(text_of(&browser, "#ledger").await.contains("PENDING"));
     assert_eq!(text_of(&browser, "#stat-pending").await, "$2.50");
     app.advance(Days::days(30)).await;
     app.run_due_jobs().await;
-    browser
-        .goto(&app.url(&app.embed_path("ana").await))
-        .await
-        .unwrap();
+    open_dashboard(&browser, &app, "ana").await;
     // Filter the ledger to paid commissions with the form, as a user would.
     browser
         .find(Locator::Css("#status option[value=PAID]"))
@@ -300,10 +296,7 @@ async fn a_referrer_plays_the_whole_story_in_the_dashboard_and_an_operator_retri
     app.buy("pur-2", "bo", "300.00").await;
     app.advance(Days::days(30)).await;
     app.run_due_jobs().await;
-    browser
-        .goto(&app.url(&app.embed_path("ana").await))
-        .await
-        .unwrap();
+    open_dashboard(&browser, &app, "ana").await;
     assert!(
         text_of(&browser, "#stripe-status")
             .await

@@ -417,3 +417,40 @@ async fn the_platform_sets_the_dashboards_name_colour_logo_and_who_may_frame_it(
             .contains("frame-ancestors 'none'")
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn the_dashboard_pages_through_referred_users_keeping_its_filters(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ana = app.referrer("ana", "ana@example.com").await;
+    for n in 0..12 {
+        let (status, body) = app
+            .create_user(
+                json!({"user_id": format!("u{n}"), "email": format!("u{n}@example.com"),
+                                "referral_code": ana["referral_code"]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let path = app.embed_path("ana").await;
+    let (status, first) = app
+        .page(&format!("{path}&status=PAID&interval=month"), None)
+        .await;
+    assert_eq!(status, 200);
+    let shown = |html: &str| {
+        (0..12)
+            .filter(|n| html.contains(&format!("u{n}@example.com")))
+            .count()
+    };
+    assert_eq!(shown(&first), 10);
+    let marker = "class=\"more\" href=\"";
+    let start = first.find(marker).unwrap() + marker.len();
+    let next = first[start..][..first[start..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(
+        next.contains("status=PAID") && next.contains("interval=month"),
+        "{next}"
+    );
+    let (status, second) = app.page(&next, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(shown(&second), 2);
+    assert!(!second.contains("More referred users"));
+}

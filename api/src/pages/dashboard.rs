@@ -264,23 +264,23 @@ async fn render(state: &AppState, query: &DashboardQuery) -> Result<Markup, Refu
         Some("payout") => Some("Payout requested: it is on its way to your bank."),
         _ => None,
     };
+    // The page's state (filters, chart interval, both lists' positions) carried into a
+    // link, with `extra` replacing what it names.
     let keep = |extra: &[(&'static str, String)]| {
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
-        if let Some(s) = &query.status {
-            pairs.push(("status", s));
-        }
-        if let Some(s) = &query.from {
-            pairs.push(("from", s));
-        }
-        if let Some(s) = &query.to {
-            pairs.push(("to", s));
-        }
-        if let Some(s) = &query.interval {
-            pairs.push(("interval", s));
-        }
-        for (k, v) in extra {
-            pairs.push((k, v));
-        }
+        let state = [
+            ("status", &query.status),
+            ("from", &query.from),
+            ("to", &query.to),
+            ("interval", &query.interval),
+            ("ledger_after", &query.ledger_after),
+            ("referrals_after", &query.referrals_after),
+        ];
+        let mut pairs: Vec<(&str, &str)> = state
+            .iter()
+            .filter(|(name, _)| !extra.iter().any(|(replaced, _)| replaced == name))
+            .filter_map(|(name, value)| value.as_deref().map(|v| (*name, v)))
+            .collect();
+        pairs.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
         dashboard_path(token, &pairs)
     };
     let csv_pairs: Vec<(&str, &str)> = [
@@ -330,6 +330,9 @@ async fn render(state: &AppState, query: &DashboardQuery) -> Result<Markup, Refu
                 h2 #chart-h { "Earnings over time" }
                 form.inline method="get" action="/embed/dashboard" {
                     input type="hidden" name="token" value=(token);
+                    @for (name, value) in [("status", &query.status), ("from", &query.from), ("to", &query.to)] {
+                        @if let Some(value) = value { input type="hidden" name=(name) value=(value); }
+                    }
                     label for="interval" { "Group by" }
                     select #interval name="interval" {
                         @for (value, label) in [("day", "Day"), ("week", "Week"), ("month", "Month")] {
@@ -366,6 +369,7 @@ async fn render(state: &AppState, query: &DashboardQuery) -> Result<Markup, Refu
                 h2 #ledger-h { "Commissions" }
                 form.inline method="get" action="/embed/dashboard" {
                     input type="hidden" name="token" value=(token);
+                    @if let Some(interval) = &query.interval { input type="hidden" name="interval" value=(interval); }
                     label for="status" { "Status" }
                     select #status name="status" {
                         option value="" { "All" }

@@ -98,11 +98,19 @@ fn failure(state: &AppState, error: ApiError) -> Response {
     )
 }
 
-/// Whether a console form carries its session's CSRF token.
-async fn csrf_ok(state: &AppState, cookie: &str, presented: &str) -> bool {
-    match state.page_secret.get(&state.pool).await {
-        Ok(secret) => pages::csrf_matches(&secret, cookie, presented),
-        Err(_) => false,
+/// The operator behind a console form: a live session, and the form carrying that
+/// session's CSRF token.
+async fn operator(state: &AppState, req: &Request, csrf: &str) -> Result<ApiKey, Response> {
+    let (key, cookie) = session(state, req).await?;
+    let secret = state
+        .page_secret
+        .get(&state.pool)
+        .await
+        .map_err(|error| failure(state, ApiError::from(error)))?;
+    if pages::csrf_matches(&secret, &cookie, csrf) {
+        Ok(key)
+    } else {
+        Err(refused_form(state))
     }
 }
 
@@ -236,12 +244,8 @@ async fn logout(
     let Ok(Form(form)) = form else {
         return refused_form(&state);
     };
-    let (_, cookie) = match session(&state, req).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    if !csrf_ok(&state, &cookie, &form.csrf).await {
-        return refused_form(&state);
+    if let Err(response) = operator(&state, req, &form.csrf).await {
+        return response;
     }
     let mut response = see_other("/ops/login");
     if let Ok(value) = set_cookie(&state, SESSION_COOKIE, "", 0).parse() {
@@ -406,13 +410,10 @@ async fn retry(
     let Ok(Form(form)) = form else {
         return refused_form(&state);
     };
-    let (key, cookie) = match session(&state, req).await {
-        Ok(found) => found,
+    let key = match operator(&state, req, &form.csrf).await {
+        Ok(key) => key,
         Err(response) => return response,
     };
-    if !csrf_ok(&state, &cookie, &form.csrf).await {
-        return refused_form(&state);
-    }
     let done = async {
         let mut tx = state.pool.begin().await?;
         operations::retry_one(&mut tx, &job_id, &key.name, state.clock.now()).await?;
@@ -436,13 +437,10 @@ async fn discard(
     let Ok(Form(form)) = form else {
         return refused_form(&state);
     };
-    let (key, cookie) = match session(&state, req).await {
-        Ok(found) => found,
+    let key = match operator(&state, req, &form.csrf).await {
+        Ok(key) => key,
         Err(response) => return response,
     };
-    if !csrf_ok(&state, &cookie, &form.csrf).await {
-        return refused_form(&state);
-    }
     let reason = form.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return failure(
