@@ -157,12 +157,7 @@ impl Filters {
     }
 
     fn ledger(&self) -> LedgerFilter {
-        let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-        LedgerFilter {
-            status: self.status,
-            from: self.from.and_then(midnight),
-            until: self.to.and_then(|d| d.succ_opt()).and_then(midnight),
-        }
+        LedgerFilter::days(self.status, self.from, self.to)
     }
 }
 

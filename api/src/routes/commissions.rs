@@ -223,13 +223,11 @@ fn filter(
     from: Option<Day>,
     to: Option<Day>,
 ) -> LedgerFilter {
-    let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    LedgerFilter {
-        status: status.map(|s| s.0.into()),
-        from: from.and_then(|d| midnight(d.0)),
-        // `to` is the last day included.
-        until: to.and_then(|d| d.0.succ_opt()).and_then(midnight),
-    }
+    LedgerFilter::days(
+        status.map(|s| s.0.into()),
+        from.map(|d| d.0),
+        to.map(|d| d.0),
+    )
 }
 
 /// A referrer's ledger as a streamed CSV file (RFC 4180), and its `Content-Disposition`.

@@ -235,6 +235,23 @@ pub struct LedgerFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
+impl LedgerFilter {
+    /// Lines earned from day `from` through day `to` (UTC, both included) with `status`;
+    /// `from` after `to` simply matches nothing.
+    pub fn days(
+        status: Option<CommissionStatus>,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Self {
+        let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        Self {
+            status,
+            from: from.and_then(midnight),
+            until: to.and_then(|d| d.succ_opt()).and_then(midnight),
+        }
+    }
+}
+
 /// Up to `limit` lines of a referrer's ledger, newest first, after `(earned_at, id)`.
 pub async fn ledger_page(
     conn: &mut PgConnection,
