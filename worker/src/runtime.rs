@@ -18,8 +18,10 @@
 //!   heartbeat, the job shown running meanwhile, and a retry whose backoff is shorter
 //!   than the heartbeat run before its failure was even recorded. And a loop woken
 //!   while one of its fetches is in flight skips the write (apalis writes outcomes only
-//!   between fetches). [`BackoffLayer`] wakes the loop a few times after each attempt
-//!   ([`OUTCOME_WAKES`]); under load these merge with the wake-ups already due.
+//!   between fetches). [`BackoffLayer`] has the loop turned a few times after each
+//!   attempt ([`QueueSignal::attempt_ended`]): apalis writes what it holds, then fetches,
+//!   without the read of the next due instant a wake-up costs; one task per loop does
+//!   this for all attempts.
 //! - **Names.** A worker name is unique per process and never reused (queue, host, pid,
 //!   random suffix), or apalis leaves a restarted worker's job `Running` forever.
 //! - **Panics** are caught by apalis's catch-panic layer and retried like transient errors.
@@ -55,7 +57,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::mailer::Mailer;
-use crate::wakeups::{QueueSignal, WakeStrategy, Wakeups};
+use crate::wakeups::{QueueSignal, Wakeups};
 
 /// What every job handler may use.
 #[derive(Clone, Debug)]
@@ -302,9 +304,9 @@ where
         );
         let fut = self.inner.call(task);
         async move {
-            // Wakes the loop once this future is done, retry delay written included,
+            // Turns the loop once this future is done, retry delay written included,
             // whichever way it ends.
-            let _outcome_pending = OutcomeWake(layer.fetch_loop.clone());
+            let _outcome_pending = OutcomePending(layer.fetch_loop.clone());
             let result = fut.await.map_err(Into::into);
             let attempt = attempt.current();
             tracing::Span::current().record("attempt", attempt);
@@ -341,34 +343,13 @@ where
     }
 }
 
-/// When, after an attempt ends, its fetch loop is woken to write the outcome. apalis
-/// hands the outcome over within the same poll once our layer returns (the first
-/// wake-up leaves it time for that); the later ones cover a wake-up that found a fetch
-/// in flight (a fetch takes milliseconds, more on a loaded machine).
-const OUTCOME_WAKES: [Duration; 4] = [
-    Duration::from_millis(2),
-    Duration::from_millis(50),
-    Duration::from_millis(250),
-    Duration::from_millis(1000),
-];
+/// Tells the fetch loop an attempt ended when dropped: when an attempt's future ends,
+/// the moment apalis takes its outcome.
+struct OutcomePending(Arc<QueueSignal>);
 
-/// Wakes a fetch loop [`OUTCOME_WAKES`] after it is dropped: when an attempt's future
-/// ends, the moment apalis takes its outcome.
-struct OutcomeWake(Arc<QueueSignal>);
-
-impl Drop for OutcomeWake {
+impl Drop for OutcomePending {
     fn drop(&mut self) {
-        let fetch_loop = self.0.clone();
-        let ended = tokio::time::Instant::now();
-        // Dropped outside a runtime only when the process is ending: nothing to wake.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                for after in OUTCOME_WAKES {
-                    tokio::time::sleep_until(ended + after).await;
-                    fetch_loop.announce(tokio::time::Instant::now());
-                }
-            });
-        }
+        self.0.attempt_ended();
     }
 }
 
@@ -470,8 +451,8 @@ impl Queues {
             let storage = PostgresStorage::<J>::new(&pool).with_config(config);
             let wake = signal
                 .clone()
-                .wake_stream(pool.clone(), J::QUEUE, settings.safety_wake);
-            let backend = PollWith::new(storage, WakeStrategy::new(wake))
+                .wake_strategy(pool.clone(), J::QUEUE, settings.safety_wake);
+            let backend = PollWith::new(storage, wake)
                 // A restarted worker waits before registering and fetching again, so a
                 // database that is down is not hammered.
                 .before_start(move |_| async move {

@@ -29,11 +29,13 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
+use futures::task::AtomicWaker;
 use futures::{Stream, StreamExt};
 use referral_core::store::jobs as jobs_store;
 use sqlx::PgPool;
@@ -56,15 +58,86 @@ const DUE_MARGIN: Duration = Duration::from_millis(2);
 /// How long the listener waits before reconnecting after losing its connection.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
+/// When, after an attempt ends, its fetch loop is turned so apalis writes the outcome.
+/// apalis takes the outcome within the same poll once our layers return (the first turn
+/// leaves it time for that); the later ones cover a turn that found a fetch in flight (a
+/// fetch takes milliseconds, more on a loaded machine). A newer attempt's end starts
+/// the sequence again from its own end, so a busy loop is turned about every 2 ms.
+const OUTCOME_TURNS: [Duration; 4] = [
+    Duration::from_millis(2),
+    Duration::from_millis(50),
+    Duration::from_millis(250),
+    Duration::from_millis(1000),
+];
+
 /// The wake-ups of one queue in this process.
 #[derive(Debug, Default)]
 pub struct QueueSignal {
     notify: Notify,
     /// The earliest due instant announced and not yet woken for.
     next_due: Mutex<Option<Instant>>,
+    /// The fetch loop's task, as it last looked at its wake-ups: turned without a read of
+    /// the next due instant when only an outcome waits.
+    fetch_loop: AtomicWaker,
+    /// The end of the latest attempt whose outcome may still wait inside apalis.
+    outcome_ended: Mutex<Option<Instant>>,
+    /// Whether a task is turning the loop for outcomes ([`Self::turn_for_outcomes`]).
+    turning: AtomicBool,
 }
 
 impl QueueSignal {
+    /// An attempt of this loop ended: have the loop turned [`OUTCOME_TURNS`] after it, so
+    /// its outcome is written at once rather than at apalis's next heartbeat. One task
+    /// per loop does this for all attempts; it runs only while attempts end.
+    pub fn attempt_ended(self: &Arc<Self>) {
+        *self
+            .outcome_ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        if !self.turning.swap(true, Ordering::AcqRel) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(self.clone().turn_for_outcomes());
+                }
+                // Outside a runtime only when the process is ending: nothing to turn.
+                Err(_) => self.turning.store(false, Ordering::Release),
+            }
+        }
+    }
+
+    fn take_outcome_end(&self) -> Option<Instant> {
+        self.outcome_ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    async fn turn_for_outcomes(self: Arc<Self>) {
+        loop {
+            while let Some(ended) = self.take_outcome_end() {
+                let (mut base, mut step) = (ended, 0);
+                while let Some(after) = OUTCOME_TURNS.get(step) {
+                    tokio::time::sleep_until(base + *after).await;
+                    self.fetch_loop.wake();
+                    match self.take_outcome_end() {
+                        Some(newer) => (base, step) = (newer, 0),
+                        None => step += 1,
+                    }
+                }
+            }
+            self.turning.store(false, Ordering::SeqCst);
+            // An attempt that ended after the last look saw this task still running.
+            let missed = self
+                .outcome_ended
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some();
+            if !missed || self.turning.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
+
     /// Records that a job of this queue is claimable from `due` on.
     pub fn announce(&self, due: Instant) {
         {
@@ -90,29 +163,34 @@ impl QueueSignal {
         }
     }
 
-    /// A stream that yields each time queue `queue`'s fetch loop should look for jobs;
-    /// also after `safety`, when set, without any other reason.
-    pub fn wake_stream(
+    /// What wakes queue `queue`'s fetch loop: a stream that yields each time the loop
+    /// should look for jobs (also after `safety`, when set, without any other reason),
+    /// and the turns after attempts end.
+    pub fn wake_strategy(
         self: Arc<Self>,
         pool: PgPool,
         queue: &'static str,
         safety: Option<Duration>,
-    ) -> WakeStream {
+    ) -> WakeStrategy {
         let state = WakeState {
-            signal: self,
+            signal: self.clone(),
             pool,
             queue,
             safety,
             last_wake: None,
         };
-        Box::pin(futures::stream::unfold(state, |mut state| async move {
+        let wakes = Box::pin(futures::stream::unfold(state, |mut state| async move {
             state.refresh_from_database().await;
             tracing::trace!(queue = state.queue, next_due = ?state.signal.next_due(), "refreshed");
             state.wait_until_due().await;
             tracing::trace!(queue = state.queue, "wake");
             state.last_wake = Some(Instant::now());
             Some(((), state))
-        }))
+        }));
+        WakeStrategy {
+            wakes,
+            signal: self,
+        }
     }
 }
 
@@ -177,23 +255,19 @@ impl WakeState {
     }
 }
 
-/// The wake-ups of one fetch loop, as [`QueueSignal::wake_stream`] makes them.
-pub type WakeStream = Pin<Box<dyn Stream<Item = ()> + Send>>;
+/// The wake-ups of one fetch loop.
+type WakeStream = Pin<Box<dyn Stream<Item = ()> + Send>>;
 
-/// Hands a [`WakeStream`] to apalis's `PollWith`, keeping it armed (see the module docs).
+/// Hands a fetch loop's wake-ups to apalis's `PollWith`, keeping them armed (see the
+/// module docs); made by [`QueueSignal::wake_strategy`].
 pub struct WakeStrategy {
     wakes: WakeStream,
-}
-
-impl WakeStrategy {
-    /// Wakes the fetch loop on each item of `wakes`.
-    pub fn new(wakes: WakeStream) -> Self {
-        Self { wakes }
-    }
+    signal: Arc<QueueSignal>,
 }
 
 impl PollStrategy for WakeStrategy {
     fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        self.signal.fetch_loop.register(cx.waker());
         // After a wake-up the stream reads the next due instant, which always waits on
         // the database; the bound only guards against a stream that never waits.
         const MAX_WAKES_PER_POLL: usize = 8;
