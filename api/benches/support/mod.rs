@@ -14,7 +14,7 @@ use referral_core::SystemClock;
 use referral_core::domain::api_key::ApiRole;
 use referral_core::stripe::StripeGateway;
 use referral_core::usecases::api_keys;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgConnection, PgPool};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -40,7 +40,7 @@ impl Bench {
         sqlx::query(sqlx::AssertSqlSafe(format!("create database {scratch}")))
             .execute(&mut admin)
             .await?;
-        let pool = PgPoolOptions::new()
+        let pool = referral_core::pool::pool_options()
             .max_connections(32)
             .connect_with(options.database(&scratch))
             .await?;

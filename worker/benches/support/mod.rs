@@ -11,7 +11,7 @@ use referral_core::stripe::{StripeGateway, StripeSettings};
 use referral_core::{ProgramSettings, SystemClock};
 use referral_worker::JobEnv;
 use referral_worker::mailer::Mailer;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgConnection, PgPool};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,7 +36,7 @@ impl Scratch {
             .execute(&mut admin)
             .await?;
         let options = options.database(&name);
-        let pool = PgPoolOptions::new()
+        let pool = referral_core::pool::pool_options()
             .max_connections(max_connections)
             .connect_with(options.clone())
             .await?;
@@ -50,7 +50,7 @@ impl Scratch {
 
     /// The database at `url`, migrated, left in place by [`Scratch::finish`].
     pub async fn attach(url: &str, max_connections: u32) -> Result<Self, BoxError> {
-        let pool = PgPoolOptions::new()
+        let pool = referral_core::pool::pool_options()
             .max_connections(max_connections)
             .connect(url)
             .await?;
