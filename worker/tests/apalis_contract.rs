@@ -199,6 +199,38 @@ async fn a_rescheduled_timer_ignores_the_ack_and_the_lock_of_its_early_attempt(p
     assert_eq!(holder, None);
 }
 
+#[sqlx::test(migrations = false)]
+async fn a_late_start_does_not_take_a_timer_made_due_again(pool: PgPool) {
+    let mut conn = setup(&pool).await;
+    let a = worker(&mut conn, "probe-a").await;
+    let id = jobs::enqueue_now(&mut conn, &Probe).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(fetch(&mut conn, &a).await, vec![id.clone()]);
+    let due = db_now(&mut conn).await + chrono::Duration::days(30);
+    assert!(
+        jobs_store::reschedule(&mut conn, &id, a.name(), due)
+            .await
+            .unwrap()
+    );
+    // An operator runs the sleeping timer at once, before apalis has written the early
+    // attempt's "started" event and acknowledgement.
+    assert!(jobs_store::run_now(&mut conn, &id).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    lock_tasks(&mut conn, std::slice::from_ref(&id), a.name())
+        .await
+        .unwrap();
+    ack(&mut conn, &a, &id, Status::Done).await;
+    let timer = row(&mut conn, &id).await;
+    assert_eq!(
+        (timer.status.as_str(), timer.attempts),
+        ("Pending", 0),
+        "the early attempt's late start and ack finished a timer that never fired"
+    );
+    // Still claimable, by anyone.
+    let b = worker(&mut conn, "probe-b").await;
+    assert_eq!(fetch(&mut conn, &b).await, vec![id]);
+}
+
 /// Shared buffers (hit + read) an `EXPLAIN (ANALYZE, BUFFERS)` of `query` reports.
 async fn buffers_read(conn: &mut PgConnection, query: &str) -> i64 {
     let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -218,8 +250,10 @@ async fn an_idle_fetch_reads_a_few_pages_whatever_the_timer_backlog(pool: PgPool
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    // The claiming statement, without the setting before it.
-    let claim = &body[body.find("update apalis.jobs").unwrap()..];
+    // The claiming statement, without what surrounds it in the function.
+    let start = body.find("update apalis.jobs").unwrap();
+    let end = body.find("returning *").unwrap() + "returning *".len();
+    let claim = &body[start..end];
     let fetch = claim
         .replace("worker_id", "'probe-a'")
         .replace("v_job_type", &format!("'{}'", Probe::QUEUE))

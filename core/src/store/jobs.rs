@@ -24,7 +24,9 @@
 //!   how a job is made to wait, and `run_at <= now()` how it is made runnable.
 //! - **Lock.** When a job starts, apalis marks it `Running`, but only if it is still
 //!   claimable-looking (`Pending`/`Queued`/`Failed`) *and* `run_at < now()`. That event is
-//!   written lazily, often together with the acknowledgement.
+//!   written lazily, often together with the acknowledgement. Migration 0013 lets it
+//!   change only a claimed (`Queued`) row: a late one could otherwise take a row its
+//!   worker had let go and made due again, for that worker's acknowledgement to finish.
 //! - **Acknowledgement.** After an attempt, apalis writes `status` (`Done`, `Failed`, or
 //!   `Killed` for an abort), `attempts` (the attempt number, absolute), `last_result` and
 //!   `done_at`, and only for a row whose `lock_by` is still the acknowledging worker. It
