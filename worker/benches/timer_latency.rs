@@ -137,17 +137,13 @@ async fn park_far_timers(scratch: &Scratch, count: usize) -> Result<(), BoxError
 /// `EXPLAIN (ANALYZE, BUFFERS)` of an idle fetch of the timers' queue (the body of
 /// `apalis.get_jobs`, rolled back) and of the next-due read.
 async fn explain_idle_reads(scratch: &Scratch) -> Result<(), BoxError> {
-    let body: String = sqlx::query_scalar("select prosrc from pg_proc where proname = 'get_jobs'")
-        .fetch_one(&scratch.pool)
-        .await?;
-    // The claiming statement, without the setting before it.
-    let claim = body
-        .find("update apalis.jobs")
-        .map_or(body.as_str(), |at| &body[at..]);
-    let fetch = claim
-        .replace("worker_id", "'bench'")
-        .replace("v_job_type", &format!("'{}'", Timer::QUEUE))
-        .replace("v_job_count", "10");
+    let fetch = referral_core::store::jobs::claim_statement(
+        &mut *scratch.pool.acquire().await?,
+        "bench",
+        Timer::QUEUE,
+        10,
+    )
+    .await?;
     let next_due = format!(
         "select run_at from apalis.jobs where job_type = '{}'
            and (status = 'Pending' or (status = 'Failed' and attempts < max_attempts))

@@ -246,18 +246,9 @@ async fn buffers_read(conn: &mut PgConnection, query: &str) -> i64 {
 #[sqlx::test(migrations = false)]
 async fn an_idle_fetch_reads_a_few_pages_whatever_the_timer_backlog(pool: PgPool) {
     let mut conn = setup(&pool).await;
-    let body: String = sqlx::query_scalar("select prosrc from pg_proc where proname = 'get_jobs'")
-        .fetch_one(&mut conn)
+    let fetch = jobs_store::claim_statement(&mut conn, "probe-a", Probe::QUEUE, 10)
         .await
         .unwrap();
-    // The claiming statement, without what surrounds it in the function.
-    let start = body.find("update apalis.jobs").unwrap();
-    let end = body.find("returning *").unwrap() + "returning *".len();
-    let claim = &body[start..end];
-    let fetch = claim
-        .replace("worker_id", "'probe-a'")
-        .replace("v_job_type", &format!("'{}'", Probe::QUEUE))
-        .replace("v_job_count", "10");
 
     let far =
         u64::try_from((db_now(&mut conn).await + chrono::Duration::days(30)).timestamp()).unwrap();

@@ -158,6 +158,31 @@ async fn insert_keyed<J: Job>(
     Ok(id)
 }
 
+/// The claiming statement of the installed fetch function (`apalis.get_jobs`, migration
+/// 0013) for `count` jobs of `queue` by `worker`, as plain SQL: what an
+/// `EXPLAIN (ANALYZE, BUFFERS)` needs to show how much of the table a fetch reads. Only
+/// for diagnostics (benches, contract tests): the names go in as quoted literals.
+pub async fn claim_statement(
+    conn: &mut PgConnection,
+    worker: &str,
+    queue: &str,
+    count: u32,
+) -> Result<String, StoreError> {
+    let body: String = sqlx::query_scalar("select prosrc from pg_proc where proname = 'get_jobs'")
+        .fetch_one(conn)
+        .await?;
+    let statement = body
+        .find("update apalis.jobs")
+        .zip(body.find("returning *"))
+        .map(|(start, end)| &body[start..end + "returning *".len()])
+        .ok_or_else(|| StoreError::Corrupt("apalis.get_jobs has no claiming update".into()))?;
+    let quoted = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    Ok(statement
+        .replace("worker_id", &quoted(worker))
+        .replace("v_job_type", &quoted(queue))
+        .replace("v_job_count", &count.to_string()))
+}
+
 /// Milliseconds until queue `queue`'s earliest claimable job is due, on the database's
 /// clock (negative when due already); `None` when it has none. Reads the first entry of
 /// the claimable-rows index, whatever the backlog.
