@@ -6,7 +6,7 @@
 --    the worker that makes it, registered by apalis before it fetches, and worker rows
 --    are never deleted, so the check can never fail; rows of a vanished worker are found
 --    by its silence (`last_seen`), not by this key.
-alter table apalis.jobs drop constraint fk_worker_lock_by;
+alter table apalis.jobs drop constraint if exists fk_worker_lock_by;
 
 -- 2. The claim as PL/pgSQL: a SQL function's statements are planned again at every
 --    call, a PL/pgSQL function's plans are kept for the connection. Same claim as
