@@ -242,6 +242,14 @@ impl FakeStripe {
         }
     }
 
+    /// The connected account's available balance, in cents, becomes `cents`: the user
+    /// spent what was there, or topped it up.
+    pub fn set_balance(&self, account_id: &str, cents: i64) {
+        if let Some(account) = self.state().accounts.get_mut(account_id) {
+            account.balance = cents;
+        }
+    }
+
     /// What a user finishing onboarding does: Stripe enables payouts, nothing is due,
     /// and `account.updated` is sent. Returns the webhook's HTTP status.
     pub async fn complete_onboarding(&self, account_id: &str) -> Option<u16> {

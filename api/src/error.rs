@@ -16,6 +16,7 @@ use referral_core::usecases::api_keys::AuthError;
 use referral_core::usecases::clicks::ClickError;
 use referral_core::usecases::operations::OperationError;
 use referral_core::usecases::partner::PartnerError;
+use referral_core::payments::EventRejected;
 use referral_core::usecases::payouts::PayoutError;
 use referral_core::usecases::purchases::{PurchaseError, RefundError};
 use referral_core::usecases::signup::SignUpError;
@@ -104,6 +105,9 @@ pub enum ErrorCode {
     BelowMinimumPayout,
     /// A webhook's `Stripe-Signature` is missing, malformed, stale or wrong (400).
     InvalidSignature,
+    /// A signed webhook body is not an event we can store (not an event's shape, or a
+    /// NUL character in a string) (400).
+    MalformedEvent,
     /// Stripe refused a request or could not be reached (502).
     StripeError,
     /// Something failed on our side (500).
@@ -124,7 +128,8 @@ impl ErrorCode {
             Self::BadRequest
             | Self::MalformedJson
             | Self::MalformedRequest
-            | Self::InvalidSignature => StatusCode::BAD_REQUEST,
+            | Self::InvalidSignature
+            | Self::MalformedEvent => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::RouteNotFound
@@ -264,55 +269,26 @@ impl ApiError {
             message,
             field,
         });
-        match code {
-            ErrorCode::BadRequest
-            | ErrorCode::MalformedJson
-            | ErrorCode::MalformedRequest
-            | ErrorCode::InvalidSignature => Self::BadRequest(body),
-            ErrorCode::Unauthenticated => Self::Unauthorized(body),
-            ErrorCode::Forbidden => Self::Forbidden(body),
-            ErrorCode::RouteNotFound
-            | ErrorCode::UserNotFound
-            | ErrorCode::UnknownReferralCode
-            | ErrorCode::DevTimeTravelDisabled
-            | ErrorCode::PurchaseNotFound
-            | ErrorCode::JobNotFound => Self::NotFound(body),
-            ErrorCode::MethodNotAllowed => Self::MethodNotAllowed(body),
-            ErrorCode::UserAlreadyExists
-            | ErrorCode::EmailAlreadyRegistered
-            | ErrorCode::InsufficientCredit
-            | ErrorCode::ReferenceReused
-            | ErrorCode::PurchaseIdReused
-            | ErrorCode::RefundIdReused
-            | ErrorCode::JobNotFailed
-            | ErrorCode::AlreadyPartner
-            | ErrorCode::AgreementNotCurrent
-            | ErrorCode::NotAPartner
-            | ErrorCode::ReferralBalanceNotZero
-            | ErrorCode::CommissionsOutstanding
-            | ErrorCode::PayoutsInFlight
-            | ErrorCode::PurchaseNotRefundable
-            | ErrorCode::RefundExceedsPayment
-            | ErrorCode::PartnerOnly
-            | ErrorCode::StripeNotConnected
-            | ErrorCode::PayoutsNotEnabled
-            | ErrorCode::StripeRequirementsDue
-            | ErrorCode::InsufficientReferralBalance => Self::Conflict(body),
-            ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(body),
-            ErrorCode::UnsupportedContentType => Self::UnsupportedMediaType(body),
-            ErrorCode::InvalidField
-            | ErrorCode::UnsupportedCurrency
-            | ErrorCode::BelowMinimumPayout => Self::Unprocessable(body),
-            ErrorCode::RateLimited => Self::TooManyRequests(body),
-            ErrorCode::Internal => Self::Internal(body),
-            ErrorCode::StripeError => Self::BadGateway(body),
-            ErrorCode::DatabaseUnavailable | ErrorCode::EventArrivedEarly => {
-                Self::Unavailable(body)
-            }
+        // The variant follows from the status alone, so a new code needs only its line in
+        // `ErrorCode::status`.
+        match status {
+            StatusCode::BAD_REQUEST => Self::BadRequest(body),
+            StatusCode::UNAUTHORIZED => Self::Unauthorized(body),
+            StatusCode::FORBIDDEN => Self::Forbidden(body),
+            StatusCode::NOT_FOUND => Self::NotFound(body),
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed(body),
+            StatusCode::CONFLICT => Self::Conflict(body),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(body),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(body),
+            StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(body),
+            StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests(body),
+            StatusCode::BAD_GATEWAY => Self::BadGateway(body),
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body),
+            // A status without a variant of its own is a 500 (a test checks none is).
+            _ => Self::Internal(body),
         }
     }
 
-    /// The same error, naming `field`.
     pub fn with_field(mut self, field: &str) -> Self {
         self.body_mut().field = Some(field.to_owned());
         self
@@ -489,6 +465,12 @@ impl From<StoreError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         StoreError::from(error).into()
+    }
+}
+
+impl From<EventRejected> for ApiError {
+    fn from(error: EventRejected) -> Self {
+        ApiError::new(ErrorCode::MalformedEvent, error.to_string())
     }
 }
 
@@ -715,20 +697,33 @@ impl From<AuthError> for ApiError {
 mod tests {
     use super::*;
 
+    /// Every code, as the spec lists them (so a new code is covered without editing this).
+    fn every_code() -> Vec<ErrorCode> {
+        use poem_openapi::registry::Registry;
+        use poem_openapi::types::{ParseFromJSON, Type};
+        let mut registry = Registry::new();
+        ErrorCode::register(&mut registry);
+        let schema = registry
+            .schemas
+            .get(ErrorCode::name().as_ref())
+            .expect("ErrorCode is a named schema");
+        schema
+            .enum_items
+            .iter()
+            .map(|item| ErrorCode::parse_from_json(Some(item.clone())).expect("a listed code"))
+            .collect()
+    }
+
     #[test]
-    fn the_body_status_is_the_http_status() {
-        for code in [
-            ErrorCode::BadRequest,
-            ErrorCode::Unauthenticated,
-            ErrorCode::MethodNotAllowed,
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::UnsupportedCurrency,
-            ErrorCode::DatabaseUnavailable,
-        ] {
+    fn every_code_answers_its_own_status_in_the_response_and_the_body() {
+        let codes = every_code();
+        assert!(codes.len() > 40, "{codes:?}");
+        for code in codes {
             let error = ApiError::new(code, "x");
             let response = error.clone().into_response();
-            assert_eq!(response.status(), code.status());
-            assert_eq!(error.body().status, code.status().as_u16());
+            assert_eq!(response.status(), code.status(), "{code:?}");
+            assert_eq!(error.body().status, code.status().as_u16(), "{code:?}");
+            assert_eq!(error.body().code, code);
         }
     }
 

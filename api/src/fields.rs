@@ -168,7 +168,37 @@ impl<'de, R: TextRule> serde::Deserialize<'de> for Text<R> {
     }
 }
 
+/// Printable and not blank: at least one character that is not white space.
+const PRINTABLE_NOT_BLANK: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+
+fn check_printable_not_blank(value: &str) -> Result<(), String> {
+    if has_control_chars(value) {
+        Err("must not contain control characters".into())
+    } else if value.chars().all(|c| c.is_whitespace() || c == '\u{feff}') {
+        // ECMA-262's `\s` (the pattern's) is Unicode's white space plus the BOM.
+        Err("must not be blank".into())
+    } else {
+        Ok(())
+    }
+}
+
 macro_rules! text_rule {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $min:literal ..= $max:literal, not blank) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub enum $name {}
+
+        impl TextRule for $name {
+            const MIN_CHARS: usize = $min;
+            const MAX_CHARS: usize = $max;
+            const PATTERN: &'static str = PRINTABLE_NOT_BLANK;
+            const WHAT: &'static str = $what;
+
+            fn check(value: &str) -> Result<(), String> {
+                check_printable_not_blank(value)
+            }
+        }
+    };
     ($(#[$doc:meta])* $name:ident, $what:literal, $min:literal ..= $max:literal) => {
         $(#[$doc])*
         #[derive(Debug)]
@@ -183,12 +213,13 @@ macro_rules! text_rule {
 }
 
 text_rule!(
-    /// The platform's id for a user: what it uses in its own database.
-    PlatformId, "platform id", 1..=128
+    /// The platform's id for a user: what it uses in its own database. Blank ids are
+    /// refused like empty ones: no platform names a user "   ".
+    PlatformId, "platform id", 1..=128, not blank
 );
 text_rule!(
-    /// A caller's idempotency key, such as a purchase id.
-    Reference, "reference", 1..=128
+    /// A caller's idempotency key, such as a purchase id; not blank, as a user id.
+    Reference, "reference", 1..=128, not blank
 );
 text_rule!(
     /// A referral code as typed or carried in a link. Unknown codes are a 404, not a
@@ -205,41 +236,14 @@ text_rule!(
     ClickMetaText, "click metadata", 0..=1024
 );
 
-/// A full name typed as a signature: printable, and not blank.
-#[derive(Debug)]
-pub enum FullNameText {}
-
-impl TextRule for FullNameText {
-    const MIN_CHARS: usize = 1;
-    const MAX_CHARS: usize = 200;
-    const PATTERN: &'static str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
-    const WHAT: &'static str = "full name";
-
-    fn check(value: &str) -> Result<(), String> {
-        if has_control_chars(value) {
-            Err("must not contain control characters".into())
-        } else if value.chars().all(char::is_whitespace) {
-            Err("must not be blank".into())
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// Why an operator discarded a job: printable, not blank.
-#[derive(Debug)]
-pub enum ReasonText {}
-
-impl TextRule for ReasonText {
-    const MIN_CHARS: usize = 1;
-    const MAX_CHARS: usize = 500;
-    const PATTERN: &'static str = FullNameText::PATTERN;
-    const WHAT: &'static str = "reason";
-
-    fn check(value: &str) -> Result<(), String> {
-        FullNameText::check(value)
-    }
-}
+text_rule!(
+    /// A full name typed as a signature: printable, and not blank.
+    FullNameText, "full name", 1..=200, not blank
+);
+text_rule!(
+    /// Why an operator discarded a job: printable, not blank.
+    ReasonText, "reason", 1..=500, not blank
+);
 
 /// A version name, such as an agreement's.
 #[derive(Debug)]
@@ -664,6 +668,10 @@ mod tests {
         assert!(Text::<PlatformId>::parse("a\u{0}b".into()).is_err());
         assert!(Text::<PlatformId>::parse("a\u{85}b".into()).is_err());
         assert!(Text::<PlatformId>::parse(String::new()).is_err());
+        assert!(Text::<PlatformId>::parse("   ".into()).is_err());
+        assert!(Text::<PlatformId>::parse("\u{3000}".into()).is_err());
+        assert!(Text::<Reference>::parse(" \t".into()).is_err());
+        assert!(Text::<PlatformId>::parse(" a ".into()).is_ok());
         assert!(Text::<PlatformId>::parse("é".repeat(128)).is_ok());
         assert!(Text::<PlatformId>::parse("é".repeat(129)).is_err());
         assert!(Text::<ClickMetaText>::parse(String::new()).is_ok());

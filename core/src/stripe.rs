@@ -1,12 +1,14 @@
 //! Stripe Connect through async-stripe: the connected accounts, their onboarding links,
 //! and the two calls of a payout (a transfer to the connected account, then a payout of
 //! it to the user's bank). The base URL is configurable, so tests and local runs talk to
-//! a stand-in that answers as Stripe does.
+//! a stand-in that answers as Stripe does. This is the adapter behind
+//! [`crate::payments::PaymentProvider`]: Stripe's answers and events become the port's
+//! types here, and nowhere else.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use secrecy::{ExposeSecret, SecretString};
 use stripe::StripeRequest;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError};
@@ -23,8 +25,12 @@ use stripe_types::Currency as StripeCurrency;
 
 use crate::config::{self, ConfigError};
 use crate::domain::payout::ConnectState;
+use crate::payments::{
+    BankPayoutState, CreatedAccount, EventKind, EventRejected, GatewayError, OnboardingLink,
+    PaymentProvider, PayoutObject, ProviderEvent,
+};
 use crate::ids::{PayoutId, UserId};
-use crate::money::{Money, MoneyError};
+use crate::money::Money;
 
 /// Where and how to reach Stripe.
 #[derive(Debug, Clone)]
@@ -80,38 +86,6 @@ impl StripeSettings {
     }
 }
 
-/// Why a Stripe call did not give an answer we can use.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum GatewayError {
-    /// Stripe answered that the request will never pass as it is (an invalid or closed
-    /// account, insufficient funds, a bad parameter). Its message is kept for people.
-    #[error("stripe refused ({status}{code}): {message}")]
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// Stripe's error code, with a leading `, ` when there is one.
-        code: String,
-        /// Stripe's message.
-        message: String,
-    },
-    /// Stripe could not be reached, timed out, failed (5xx), asked us to slow down (429),
-    /// is still running the first request of this idempotency key (409), or refused our
-    /// own key or settings (401, 403): asking again later with the same key is safe and
-    /// may pass once the cause is fixed.
-    #[error("stripe unavailable: {0}")]
-    Unavailable(String),
-    /// An amount Stripe cannot take (too large for cents).
-    #[error("amount cannot be sent to Stripe: {0}")]
-    Amount(#[from] MoneyError),
-}
-
-impl GatewayError {
-    /// Whether asking again cannot help.
-    pub fn is_permanent(&self) -> bool {
-        !matches!(self, GatewayError::Unavailable(_))
-    }
-}
-
 impl From<StripeError> for GatewayError {
     fn from(error: StripeError) -> Self {
         match error {
@@ -144,24 +118,6 @@ impl From<StripeError> for GatewayError {
             StripeError::Timeout => GatewayError::Unavailable("timed out".into()),
         }
     }
-}
-
-/// A connected account Stripe created.
-#[derive(Debug, Clone)]
-pub struct CreatedAccount {
-    /// `acct_…`.
-    pub account_id: String,
-    /// Its state at creation.
-    pub state: ConnectState,
-}
-
-/// An onboarding link.
-#[derive(Debug, Clone)]
-pub struct OnboardingLink {
-    /// Where to send the user.
-    pub url: String,
-    /// When it stops working.
-    pub expires_at: DateTime<Utc>,
 }
 
 /// Stripe, configured.
@@ -203,10 +159,13 @@ impl StripeGateway {
         })
     }
 
+}
+
+impl PaymentProvider for StripeGateway {
     /// Creates an Express connected account for `email`, with the transfers capability
     /// requested and payouts on a manual schedule (this engine decides when money goes to
     /// the bank). `idempotency_key` makes two concurrent requests one account.
-    pub async fn create_express_account(
+    async fn create_express_account(
         &self,
         idempotency_key: &str,
         email: &str,
@@ -253,7 +212,7 @@ impl StripeGateway {
     }
 
     /// A fresh onboarding link for `account_id`.
-    pub async fn onboarding_link(&self, account_id: &str) -> Result<OnboardingLink, GatewayError> {
+    async fn onboarding_link(&self, account_id: &str) -> Result<OnboardingLink, GatewayError> {
         let link = CreateAccountLink::new(account_id, CreateAccountLinkType::AccountOnboarding)
             .refresh_url(&self.refresh_url)
             .return_url(&self.return_url)
@@ -266,7 +225,7 @@ impl StripeGateway {
     }
 
     /// Transfers `amount` from the platform to `account_id`; returns the transfer id.
-    pub async fn create_transfer(
+    async fn create_transfer(
         &self,
         idempotency_key: &str,
         account_id: &str,
@@ -287,7 +246,7 @@ impl StripeGateway {
 
     /// Pays `amount` out of `account_id`'s Stripe balance to its bank; returns the Stripe
     /// payout id, which `payout.paid` and `payout.failed` events name.
-    pub async fn create_bank_payout(
+    async fn create_bank_payout(
         &self,
         idempotency_key: &str,
         account_id: &str,
@@ -304,12 +263,10 @@ impl StripeGateway {
             .await?;
         Ok(payout.id.as_str().to_owned())
     }
-}
 
-impl StripeGateway {
     /// Takes `amount` of transfer `transfer_id` back from its connected account; returns
     /// the reversal id.
-    pub async fn reverse_transfer(
+    async fn reverse_transfer(
         &self,
         idempotency_key: &str,
         transfer_id: &str,
@@ -325,34 +282,28 @@ impl StripeGateway {
             .await?;
         Ok(reversal.id.as_str().to_owned())
     }
-}
 
-/// What Stripe says of a payout to a bank now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BankPayoutState {
-    /// `paid`, `pending`, `in_transit`, `canceled` or `failed`.
-    pub status: String,
-    /// Why it failed, when it did.
-    pub failure_message: Option<String>,
-}
-
-impl StripeGateway {
     /// Asks Stripe where the bank payout `stripe_payout_id` of `account_id` stands, for
     /// payouts whose webhook never came.
-    pub async fn bank_payout_state(
+    async fn bank_payout_state(
         &self,
         account_id: &str,
-        stripe_payout_id: &str,
+        bank_payout_id: &str,
     ) -> Result<BankPayoutState, GatewayError> {
         let connected: stripe::AccountId = account_id.into();
-        let payout = RetrievePayout::new(stripe_payout_id)
+        let payout = RetrievePayout::new(bank_payout_id)
             .customize()
             .account_id(connected)
             .send(&self.client)
             .await?;
-        Ok(BankPayoutState {
-            status: payout.status,
-            failure_message: payout.failure_message,
+        Ok(match payout.status.as_str() {
+            "paid" => BankPayoutState::Paid,
+            "failed" | "canceled" => BankPayoutState::Failed(
+                payout
+                    .failure_message
+                    .unwrap_or_else(|| format!("Stripe reports the payout {}", payout.status)),
+            ),
+            _ => BankPayoutState::OnItsWay(payout.status),
         })
     }
 }
@@ -369,4 +320,174 @@ fn idempotent(key: &str) -> Result<RequestStrategy, GatewayError> {
             code: String::new(),
             message: format!("idempotency key refused: {e}"),
         })
+}
+
+/// A Stripe event as it arrives, as much of it as we read.
+#[derive(Debug, serde::Deserialize)]
+struct RawEvent {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    created: i64,
+    data: RawEventData,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RawEventData {
+    object: serde_json::Value,
+}
+
+/// Reads a Stripe event from its verified body into the provider-neutral shape. A NUL
+/// anywhere refuses the whole event rather than reaching the database, which would
+/// refuse it only halfway through.
+pub fn parse_event(body: &[u8]) -> Result<ProviderEvent, EventRejected> {
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    if let Some(path) = nul_at(&value, "") {
+        return Err(EventRejected::NulCharacter(path));
+    }
+    let raw: RawEvent = serde_json::from_value(value)?;
+    let object = &raw.data.object;
+    let text = |field: &str| object.get(field).and_then(|v| v.as_str());
+    let payout_object = || PayoutObject {
+        provider_id: text("id").unwrap_or_default().to_owned(),
+        payout_id: object
+            .get("metadata")
+            .and_then(|m| m.get("payout_id"))
+            .and_then(|v| v.as_str())
+            .and_then(|id| uuid::Uuid::try_parse(id).ok())
+            .map(PayoutId),
+    };
+    let kind = match raw.event_type.as_str() {
+        "account.updated" => EventKind::AccountUpdated {
+            account_id: text("id").unwrap_or_default().to_owned(),
+            state: ConnectState {
+                payouts_enabled: object
+                    .get("payouts_enabled")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+                requirements_due: requirements_due(object),
+            },
+        },
+        "payout.paid" => EventKind::BankPayoutPaid(payout_object()),
+        "payout.failed" => EventKind::BankPayoutFailed {
+            object: payout_object(),
+            reason: text("failure_message")
+                .or_else(|| text("failure_code"))
+                .unwrap_or("the bank refused the payout")
+                .to_owned(),
+        },
+        "transfer.reversed" => EventKind::TransferReversed {
+            object: payout_object(),
+            reversed_cents: object
+                .get("amount_reversed")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0),
+        },
+        _ => EventKind::Other,
+    };
+    Ok(ProviderEvent {
+        created: DateTime::from_timestamp(raw.created, 0).unwrap_or_default(),
+        id: raw.id,
+        type_name: raw.event_type,
+        kind,
+    })
+}
+
+/// `currently_due` and `past_due` of an account's requirements, without repeats.
+fn requirements_due(account: &serde_json::Value) -> Vec<String> {
+    let mut due: Vec<String> = ["currently_due", "past_due"]
+        .iter()
+        .filter_map(|list| account.get("requirements")?.get(*list)?.as_array())
+        .flatten()
+        .filter_map(|item| item.as_str().map(str::to_owned))
+        .collect();
+    due.sort();
+    due.dedup();
+    due
+}
+
+/// Where the first string (or key) holding NUL is, as a dotted path.
+fn nul_at(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0').then(|| path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| nul_at(item, &format!("{path}[{index}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(at)
+            } else {
+                nul_at(item, &at)
+            }
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_with_nul_anywhere_is_refused_and_names_where() {
+        let body = br#"{"id":"evt_1","type":"account.updated","created":1,
+            "data":{"object":{"id":"acct_1","requirements":{"currently_due":["a","b\u0000"]}}}}"#;
+        match parse_event(body) {
+            Err(EventRejected::NulCharacter(path)) => {
+                assert_eq!(path, "data.object.requirements.currently_due[1]");
+            }
+            other => panic!("{other:?}"),
+        }
+        let id = br#"{"id":"evt_\u0000x","type":"payout.paid","created":1,"data":{"object":{}}}"#;
+        assert!(matches!(
+            parse_event(id),
+            Err(EventRejected::NulCharacter(path)) if path == "id"
+        ));
+        let key = br#"{"id":"evt_1","type":"payout.paid","created":1,"data":{"object":{"a\u0000":1}}}"#;
+        assert!(matches!(parse_event(key), Err(EventRejected::NulCharacter(_))));
+    }
+
+    #[test]
+    fn stripe_events_become_typed_events() {
+        let payout_id = uuid::Uuid::now_v7();
+        let failed = format!(
+            r#"{{"id":"evt_1","type":"payout.failed","created":1700000000,"data":{{"object":
+                {{"id":"po_1","failure_code":"account_closed","metadata":{{"payout_id":"{payout_id}"}}}}}}}}"#
+        );
+        let event = parse_event(failed.as_bytes()).expect("an event");
+        assert_eq!(event.type_name, "payout.failed");
+        assert_eq!(event.created.timestamp(), 1_700_000_000);
+        assert_eq!(
+            event.kind,
+            EventKind::BankPayoutFailed {
+                object: PayoutObject {
+                    provider_id: "po_1".into(),
+                    payout_id: Some(PayoutId(payout_id)),
+                },
+                reason: "account_closed".into(),
+            }
+        );
+        let account = br#"{"id":"evt_2","type":"account.updated","created":1,"data":{"object":
+            {"id":"acct_1","payouts_enabled":true,
+             "requirements":{"currently_due":["b","a"],"past_due":["a"]}}}}"#;
+        assert_eq!(
+            parse_event(account).expect("an event").kind,
+            EventKind::AccountUpdated {
+                account_id: "acct_1".into(),
+                state: ConnectState {
+                    payouts_enabled: true,
+                    requirements_due: vec!["a".into(), "b".into()],
+                },
+            }
+        );
+        let other = br#"{"id":"evt_3","type":"charge.succeeded","created":1,"data":{"object":{}}}"#;
+        assert_eq!(parse_event(other).expect("an event").kind, EventKind::Other);
+    }
 }

@@ -51,6 +51,11 @@ async fn every_bad_input_is_a_4xx_naming_its_field_and_writes_nothing(pool: PgPo
             "user_id",
         ),
         (
+            "blank user_id",
+            json!({"user_id": "   ", "email": "a@example.com"}),
+            "user_id",
+        ),
+        (
             "10,000-character user_id",
             json!({"user_id": long, "email": "a@example.com"}),
             "user_id",

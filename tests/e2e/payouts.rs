@@ -457,7 +457,14 @@ async fn a_network_outage_is_retried_and_a_closed_account_fails_the_payout_at_on
     })
     .await;
     assert!(processing.is_some(), "{:?}", app.payouts("ana").await);
-    assert_eq!(app.stripe.requests_to("POST", "/v1/transfers").len(), 3);
+    let attempts = app.stripe.requests_to("POST", "/v1/transfers");
+    assert_eq!(attempts.len(), 3);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.idempotency_key == attempts[0].idempotency_key),
+        "automatic retries keep their key: {attempts:?}"
+    );
     assert_eq!(app.stripe.transfers().len(), 1);
 
     app.stripe.close_account(&account_id);
@@ -666,4 +673,121 @@ async fn an_event_ahead_of_the_payout_job_is_refused_until_the_job_recorded_its_
         "{body}"
     );
     assert_eq!(app.payouts("ana").await[0]["status"], "PAID");
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_operators_retry_after_a_refused_reversal_is_a_new_request_and_takes_the_money_back(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    app.partner_with_balance(30).await;
+    let account_id = app.onboarded().await;
+    let (_, payout) = app.request_payout("ana", json!({})).await;
+    let payout_id = payout["payout_id"].as_str().unwrap().to_owned();
+    app.run_due_jobs().await;
+    let po = app.stripe_payout_id(&payout_id).await;
+
+    // The bank refuses; the money is back in Ana's Stripe balance, and she spends it
+    // before we take it back: Stripe refuses the reversal for good.
+    let event = app
+        .stripe
+        .fail_payout_quietly(&po, "account closed")
+        .unwrap();
+    app.stripe.set_balance(&account_id, 0);
+    let (status, body) = app.signed_webhook(&event.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.referral_balance("ana").await, Decimal::from(30));
+    app.run_due_jobs().await;
+    let transfer_id = app.payouts("ana").await[0]["transfer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reversals_path = format!("/v1/transfers/{transfer_id}/reversals");
+    let refused = app.stripe.requests_to("POST", &reversals_path);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].status, 400);
+    let first_key = format!("payout-{payout_id}-reversal");
+    assert_eq!(
+        refused[0].idempotency_key.as_deref(),
+        Some(first_key.as_str())
+    );
+    let (_, failed) = app
+        .get(
+            "/v1/admin/jobs?queue=reverse_payout_transfer&state=failed",
+            Some(&app.admin_key),
+        )
+        .await;
+    let job_id = failed[0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        failed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("balance_insufficient"),
+        "{failed}"
+    );
+
+    // Later the account can cover it, and the operator retries: a new key, so Stripe
+    // runs it instead of replaying the refusal; the money is in one place again.
+    app.stripe.set_balance(&account_id, 3000);
+    let (status, body) = app
+        .post(
+            &format!("/v1/admin/jobs/{job_id}/retry"),
+            Some(&app.admin_key),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.run_due_jobs().await;
+    let reversals = app.stripe.requests_to("POST", &reversals_path);
+    assert_eq!(reversals.len(), 2, "{reversals:?}");
+    assert_eq!(
+        (reversals[1].status, reversals[1].replayed),
+        (200, false),
+        "{reversals:?}"
+    );
+    assert_eq!(
+        reversals[1].idempotency_key.as_deref(),
+        Some(format!("{first_key}-g1").as_str())
+    );
+    assert_eq!(app.stripe.transfers()[0]["reversed"], true);
+    let (_, done) = app
+        .get(
+            "/v1/admin/jobs?queue=reverse_payout_transfer&state=done",
+            Some(&app.admin_key),
+        )
+        .await;
+    assert_eq!(done[0]["id"], json!(job_id), "{done}");
+    assert_eq!(app.referral_balance("ana").await, Decimal::from(30));
+
+    // Another retry finds the reversal recorded and asks Stripe nothing.
+    app.run_due_jobs().await;
+    assert_eq!(app.stripe.requests_to("POST", &reversals_path).len(), 2);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_signed_event_holding_nul_is_refused_with_a_clear_400_and_writes_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    for body in [
+        r#"{"id":"evt_\u0000x","type":"payout.paid","created":1700000000,"data":{"object":{"id":"po_1"}}}"#,
+        r#"{"id":"evt_nul_account","type":"account.updated","created":1700000000,
+            "data":{"object":{"id":"acct_\u0000","payouts_enabled":true}}}"#,
+        r#"{"id":"evt_nul_reason","type":"payout.failed","created":1700000000,
+            "data":{"object":{"id":"po_1","failure_message":"closed\u0000"}}}"#,
+    ] {
+        let (status, answer) = app.signed_webhook(body).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (400, Some("MALFORMED_EVENT")),
+            "{body}: {answer}"
+        );
+        assert!(
+            answer["message"].as_str().unwrap().contains("NUL"),
+            "{answer}"
+        );
+    }
+    let events: i64 = sqlx::query_scalar("select count(*) from stripe_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 0, "nothing recorded");
 }

@@ -11,7 +11,7 @@ use referral_core::domain::paging::Cursor;
 use referral_core::domain::payout::PayoutStatus;
 use referral_core::domain::stripe_signature;
 use referral_core::money::Money;
-use referral_core::usecases::payouts::{self, EventOutcome, Payout, StripeAccount, StripeEvent};
+use referral_core::usecases::payouts::{self, EventOutcome, Payout, StripeAccount};
 use referral_core::{Clock, SystemClock};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
@@ -405,7 +405,9 @@ pub struct StripeWebhookApi;
 impl StripeWebhookApi {
     /// Stripe's webhook endpoint (no API key: the `Stripe-Signature` header, made with the
     /// endpoint's signing secret, authenticates it). A missing, malformed, stale (over 5
-    /// minutes) or wrong signature is 400 `INVALID_SIGNATURE` and changes nothing. Applies
+    /// minutes) or wrong signature is 400 `INVALID_SIGNATURE` and changes nothing; a signed
+    /// body that is not an event, or holds a NUL character anywhere, is 400
+    /// `MALFORMED_EVENT` and changes nothing. Applies
     /// `account.updated`, `payout.paid`, `payout.failed` and `transfer.reversed`; each
     /// event id once (a redelivery answers `DUPLICATE`). An event about a payout whose
     /// sending is still being recorded is 503 `EVENT_ARRIVED_EARLY`: nothing is kept, and
@@ -437,8 +439,7 @@ impl StripeWebhookApi {
             SystemClock.now(),
         )
         .map_err(|e| ApiError::new(ErrorCode::InvalidSignature, e.to_string()))?;
-        let event: StripeEvent = serde_json::from_slice(&body.raw)
-            .map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.to_string()))?;
+        let event = referral_core::stripe::parse_event(&body.raw)?;
         let mut tx = state.pool.begin().await?;
         let outcome = payouts::apply_event(&mut tx, now, &event).await?;
         if outcome == EventOutcome::Early {
@@ -451,7 +452,7 @@ impl StripeWebhookApi {
         }
         tx.commit().await?;
         Ok(Json(WebhookReceived {
-            event_id: event.id,
+            event_id: event.id.clone(),
             outcome: match outcome {
                 EventOutcome::Applied => WebhookOutcome::Applied,
                 EventOutcome::Duplicate => WebhookOutcome::Duplicate,

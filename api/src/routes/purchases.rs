@@ -74,8 +74,9 @@ pub struct RecordPurchaseBody {
     pub outcome: OutcomeView,
     /// The plan bought.
     pub plan: Text<PlanText>,
-    /// Wallet credit applied to the price (default `"0"`); spent from the buyer's wallet
-    /// when the payment succeeded, refused with 409 when the wallet holds less.
+    /// Wallet credit applied to the price (default `"0"`), at most `amount` (more is 422
+    /// naming this field); spent from the buyer's wallet when the payment succeeded,
+    /// refused with 409 when the wallet holds less.
     #[serde(default, deserialize_with = "crate::fields::present")]
     pub credit_applied: Option<Text<MaybeZeroAmountText>>,
 }
@@ -426,6 +427,10 @@ impl PurchasesApi {
     /// from zero to the cent), paid 30 days later; the buyer's first one makes them
     /// `CONVERTED`. Failed and smaller purchases are stored and earn nothing. Idempotent
     /// by `purchase_id`; the same id with a different body is 409.
+    ///
+    /// One rule joins two fields and so cannot be written in the schema: `credit_applied`
+    /// may not exceed `amount`. A body that breaks it is 422 `INVALID_FIELD` with `field`
+    /// `credit_applied`, and nothing is written.
     #[oai(path = "/", method = "post", operation_id = "recordPurchase")]
     async fn record(
         &self,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::CreditGrantId;
+use crate::ids::{CommissionId, CreditGrantId, CreditSpendId, PayoutId, UserId};
 use crate::money::{Money, MoneyError};
 
 /// Which balance an entry moves.
@@ -91,4 +91,170 @@ pub fn balance(entries: &[Entry], zero: Money) -> Result<Money, MoneyError> {
     entries
         .iter()
         .try_fold(zero, |sum, entry| sum.checked_add(entry.amount))
+}
+
+/// The rows a movement of money belongs to, recorded on each of its entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Concerning {
+    /// The credit grant.
+    pub credit_grant_id: Option<CreditGrantId>,
+    /// The spend of credit.
+    pub credit_spend_id: Option<CreditSpendId>,
+    /// The commission.
+    pub commission_id: Option<CommissionId>,
+    /// The payout.
+    pub payout_id: Option<PayoutId>,
+}
+
+/// One leg of a posting: an account and the signed amount it moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leg {
+    /// Which account.
+    pub account: Account,
+    /// Signed: positive into the account, negative out of it.
+    pub amount: Money,
+}
+
+/// One movement of money in one user's accounts: every leg is appended together, with
+/// one kind, one instant and the same references. Built only through the constructors
+/// below, so each kind has the shape the ledger expects (a move between two accounts
+/// nets to zero; money that comes in from, or goes out to, the world is one leg).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posting {
+    /// Whose accounts.
+    pub user_id: UserId,
+    /// What happened.
+    pub kind: EntryKind,
+    /// What it concerns.
+    pub concerning: Concerning,
+    /// The legs, in the order they are appended.
+    pub legs: Vec<Leg>,
+    /// Business time of the movement.
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl Posting {
+    /// `amount` arrives into `account` from outside the user's accounts (credit granted,
+    /// commission earned, a commission paid as wallet credit).
+    pub fn inflow(
+        user_id: UserId,
+        kind: EntryKind,
+        concerning: Concerning,
+        account: Account,
+        amount: Money,
+        occurred_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            user_id,
+            kind,
+            concerning,
+            legs: vec![Leg { account, amount }],
+            occurred_at,
+        }
+    }
+
+    /// `amount` leaves `account` for outside the user's accounts (credit spent or
+    /// expired, a commission cancelled or reversed, a payout paid to the bank).
+    pub fn outflow(
+        user_id: UserId,
+        kind: EntryKind,
+        concerning: Concerning,
+        account: Account,
+        amount: Money,
+        occurred_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            user_id,
+            kind,
+            concerning,
+            legs: vec![Leg {
+                account,
+                amount: amount.negated(),
+            }],
+            occurred_at,
+        }
+    }
+
+    /// `amount` moves from one of the user's accounts to another (a commission past its
+    /// hold, a commission paid as cash, a payout requested or failed).
+    pub fn transfer(
+        user_id: UserId,
+        kind: EntryKind,
+        concerning: Concerning,
+        from: Account,
+        to: Account,
+        amount: Money,
+        occurred_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            user_id,
+            kind,
+            concerning,
+            legs: vec![
+                Leg {
+                    account: from,
+                    amount: amount.negated(),
+                },
+                Leg {
+                    account: to,
+                    amount,
+                },
+            ],
+            occurred_at,
+        }
+    }
+
+    /// What the posting adds to the user's accounts taken together: zero for a transfer.
+    pub fn net(&self) -> Result<Money, MoneyError> {
+        let zero = Money::zero(
+            self.legs
+                .first()
+                .map_or(crate::money::Currency::Usd, |leg| leg.amount.currency()),
+        );
+        self.legs
+            .iter()
+            .try_fold(zero, |sum, leg| sum.checked_add(leg.amount))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_nets_to_zero_and_money_from_or_to_the_world_does_not() {
+        let user = UserId(uuid::Uuid::nil());
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let amount = Money::usd_cents(250);
+        let none = Concerning::default();
+        let moved = Posting::transfer(
+            user,
+            EntryKind::CommissionEligible,
+            none,
+            Account::CommissionPending,
+            Account::CommissionEligible,
+            amount,
+            at,
+        );
+        assert_eq!(moved.net(), Ok(Money::usd_cents(0)));
+        assert_eq!(moved.legs[0].amount, Money::usd_cents(-250));
+        let granted = Posting::inflow(
+            user,
+            EntryKind::CreditGranted,
+            none,
+            Account::Wallet,
+            amount,
+            at,
+        );
+        assert_eq!(granted.net(), Ok(amount));
+        let spent = Posting::outflow(
+            user,
+            EntryKind::CreditSpent,
+            none,
+            Account::Wallet,
+            amount,
+            at,
+        );
+        assert_eq!(spent.net(), Ok(Money::usd_cents(-250)));
+    }
 }

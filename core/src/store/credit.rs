@@ -1,15 +1,14 @@
-//! Wallet credit: grants, spends and their ledger entries.
+//! Wallet credit: grants and spends. Their ledger entries are posted by the use cases
+//! (`usecases::ledger::post`), beside these writes.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 use crate::domain::credit::{GrantBalance, GrantReason};
-use crate::domain::ledger::{Account, EntryKind};
 use crate::error::StoreError;
-use crate::ids::{CommissionId, CreditGrantId, CreditSpendId, UserId};
+use crate::ids::{CreditGrantId, CreditSpendId, UserId};
 use crate::money::{Currency, Money};
-use crate::store::ledger::{self, NewEntry};
 
 /// A credit grant as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,34 +98,16 @@ pub async fn insert_signup_grant(
         granted_at,
         expires_at,
     )
-    .fetch_optional(&mut *conn)
+    .fetch_optional(conn)
     .await?;
-    let Some(grant) = row.map(CreditGrant::try_from).transpose()? else {
-        return Ok(None);
-    };
-    ledger::append(
-        conn,
-        &NewEntry {
-            user_id,
-            account: Account::Wallet,
-            kind: EntryKind::CreditGranted,
-            amount,
-            credit_grant_id: Some(grant.id),
-            credit_spend_id: None,
-            commission_id: None,
-            occurred_at: granted_at,
-        },
-    )
-    .await?;
-    Ok(Some(grant))
+    row.map(CreditGrant::try_from).transpose()
 }
 
-/// Pays `amount` of commission into the referrer's wallet as credit that never expires:
-/// a grant and its `COMMISSION_PAID` entry. Returns the grant.
+/// A grant of `amount` of commission into the referrer's wallet, as credit that never
+/// expires. Returns the grant.
 pub async fn insert_commission_grant(
     conn: &mut PgConnection,
     user_id: UserId,
-    commission_id: CommissionId,
     amount: Money,
     now: DateTime<Utc>,
 ) -> Result<CreditGrantId, StoreError> {
@@ -140,21 +121,7 @@ pub async fn insert_commission_grant(
         amount.currency().code(),
         now,
     )
-    .execute(&mut *conn)
-    .await?;
-    ledger::append(
-        conn,
-        &NewEntry {
-            user_id,
-            account: Account::Wallet,
-            kind: EntryKind::CommissionPaid,
-            amount,
-            credit_grant_id: Some(id),
-            credit_spend_id: None,
-            commission_id: Some(commission_id),
-            occurred_at: now,
-        },
-    )
+    .execute(conn)
     .await?;
     Ok(id)
 }
@@ -163,26 +130,9 @@ pub async fn insert_commission_grant(
 /// even below zero: a debt that nets against the rest of the wallet.
 pub async fn take_back_commission_credit(
     conn: &mut PgConnection,
-    user_id: UserId,
     grant_id: CreditGrantId,
-    commission_id: CommissionId,
     amount: Money,
-    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    ledger::append(
-        &mut *conn,
-        &NewEntry {
-            user_id,
-            account: Account::Wallet,
-            kind: EntryKind::CommissionReversed,
-            amount: amount.negated(),
-            credit_grant_id: Some(grant_id),
-            credit_spend_id: None,
-            commission_id: Some(commission_id),
-            occurred_at: now,
-        },
-    )
-    .await?;
     sqlx::query!(
         "update credit_grants set remaining = remaining - $2 where id = $1",
         grant_id as _,
@@ -212,29 +162,13 @@ pub async fn lock_signup_grant(
     .transpose()
 }
 
-/// Removes what is left of `grant` (a `CREDIT_EXPIRED` entry of exactly that amount).
+/// Removes what is left of `grant`; returns that amount.
 pub async fn expire(
     conn: &mut PgConnection,
     grant: &CreditGrant,
     now: DateTime<Utc>,
 ) -> Result<Money, StoreError> {
     let left = grant.remaining;
-    if left.is_positive() {
-        ledger::append(
-            &mut *conn,
-            &NewEntry {
-                user_id: grant.user_id,
-                account: Account::Wallet,
-                kind: EntryKind::CreditExpired,
-                amount: left.negated(),
-                credit_grant_id: Some(grant.id),
-                credit_spend_id: None,
-                commission_id: None,
-                occurred_at: now,
-            },
-        )
-        .await?;
-    }
     sqlx::query!(
         "update credit_grants set remaining = 0, expired_at = $2 where id = $1",
         grant.id as _,
@@ -360,8 +294,8 @@ pub struct NewSpend<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Records a spend: the spend row, one `CREDIT_SPENT` entry per grant, and each grant's
-/// `remaining` lowered. The caller holds the user's lock, so the reference is free.
+/// Records a spend: the spend row and each grant's `remaining` lowered by its part. The
+/// caller holds the user's lock, so the reference is free.
 pub async fn insert_spend(
     conn: &mut PgConnection,
     spend: &NewSpend<'_>,
@@ -383,20 +317,6 @@ pub async fn insert_spend(
     .await?;
     let row = CreditSpend::try_from(row)?;
     for (grant_id, taken) in spend.parts {
-        ledger::append(
-            &mut *conn,
-            &NewEntry {
-                user_id: spend.user_id,
-                account: Account::Wallet,
-                kind: EntryKind::CreditSpent,
-                amount: taken.negated(),
-                credit_grant_id: Some(*grant_id),
-                credit_spend_id: Some(row.id),
-                commission_id: None,
-                occurred_at: spend.now,
-            },
-        )
-        .await?;
         sqlx::query!(
             "update credit_grants set remaining = remaining - $2 where id = $1",
             grant_id as _,

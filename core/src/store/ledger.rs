@@ -5,51 +5,33 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::domain::ledger::{Account, Entry, EntryKind};
+use crate::domain::ledger::{Account, Entry, EntryKind, Posting};
 use crate::error::StoreError;
-use crate::ids::{CommissionId, CreditGrantId, CreditSpendId, UserId};
-use crate::money::Money;
+use crate::ids::{CreditGrantId, UserId};
 use crate::store::credit::usd;
 
-/// An entry to append.
-#[derive(Debug, Clone)]
-pub struct NewEntry {
-    /// Whose account.
-    pub user_id: UserId,
-    /// Which account.
-    pub account: Account,
-    /// What happened.
-    pub kind: EntryKind,
-    /// Signed: positive into the account, negative out of it.
-    pub amount: Money,
-    /// The credit grant concerned.
-    pub credit_grant_id: Option<CreditGrantId>,
-    /// The spend concerned.
-    pub credit_spend_id: Option<CreditSpendId>,
-    /// The commission concerned.
-    pub commission_id: Option<CommissionId>,
-    /// Business time of the movement.
-    pub occurred_at: DateTime<Utc>,
-}
-
-/// Appends one entry.
-pub async fn append(conn: &mut PgConnection, entry: &NewEntry) -> Result<(), StoreError> {
-    sqlx::query!(
-        "insert into ledger_entries (user_id, account, kind, amount, currency, credit_grant_id,
-                                     credit_spend_id, commission_id, occurred_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        entry.user_id as _,
-        entry.account as _,
-        entry.kind as _,
-        entry.amount.amount(),
-        entry.amount.currency().code(),
-        entry.credit_grant_id as _,
-        entry.credit_spend_id as _,
-        entry.commission_id as _,
-        entry.occurred_at,
-    )
-    .execute(conn)
-    .await?;
+/// Appends every leg of `posting`, one entry each. The only statement that writes the
+/// ledger; use cases reach it through `usecases::ledger::post`.
+pub async fn insert(conn: &mut PgConnection, posting: &Posting) -> Result<(), StoreError> {
+    for leg in &posting.legs {
+        sqlx::query!(
+            "insert into ledger_entries (user_id, account, kind, amount, currency, credit_grant_id,
+                                         credit_spend_id, commission_id, payout_id, occurred_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            posting.user_id as _,
+            leg.account as _,
+            posting.kind as _,
+            leg.amount.amount(),
+            leg.amount.currency().code(),
+            posting.concerning.credit_grant_id as _,
+            posting.concerning.credit_spend_id as _,
+            posting.concerning.commission_id as _,
+            posting.concerning.payout_id as _,
+            posting.occurred_at,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

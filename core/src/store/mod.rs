@@ -15,4 +15,5 @@ pub mod payouts;
 pub mod purchases;
 pub mod reconcile;
 pub mod referrals;
+pub mod stripe_keys;
 pub mod users;

@@ -1,11 +1,10 @@
-//! Stripe connected accounts, applied Stripe events, and payouts with their ledger
-//! entries (SPEC: Partner program, Payouts).
+//! Stripe connected accounts, applied Stripe events, and payouts (SPEC: Partner program,
+//! Payouts). A payout's ledger entries are posted by the use cases, beside these writes.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::domain::ledger::{Account, EntryKind};
 use crate::domain::paging::Cursor;
 use crate::domain::payout::{ConnectState, PayoutStatus};
 use crate::error::StoreError;
@@ -182,7 +181,7 @@ impl TryFrom<PayoutRow> for Payout {
     }
 }
 
-/// Records a requested payout and takes its amount out of the referral balance.
+/// Records a requested payout.
 pub async fn insert_requested(
     conn: &mut PgConnection,
     user_id: UserId,
@@ -203,54 +202,9 @@ pub async fn insert_requested(
     )
     .execute(&mut *conn)
     .await?;
-    append_entry(
-        conn,
-        user_id,
-        id,
-        Account::ReferralBalance,
-        EntryKind::PayoutRequested,
-        amount.negated(),
-        now,
-    )
-    .await?;
-    append_entry(
-        conn,
-        user_id,
-        id,
-        Account::PayoutInFlight,
-        EntryKind::PayoutRequested,
-        amount,
-        now,
-    )
-    .await?;
     lock(conn, id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("payout vanished after insert".into()))
-}
-
-async fn append_entry(
-    conn: &mut PgConnection,
-    user_id: UserId,
-    payout_id: PayoutId,
-    account: Account,
-    kind: EntryKind,
-    amount: Money,
-    occurred_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query!(
-        "insert into ledger_entries (user_id, account, kind, amount, currency, payout_id, occurred_at)
-         values ($1, $2, $3, $4, $5, $6, $7)",
-        user_id as _,
-        account as _,
-        kind as _,
-        amount.amount(),
-        amount.currency().code(),
-        payout_id as _,
-        occurred_at,
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Loads a payout and locks it for the caller's transaction.
@@ -342,7 +296,7 @@ pub async fn mark_processing(
     Ok(())
 }
 
-/// Marks a payout paid: its money leaves the ledger for the bank.
+/// Marks a payout paid.
 pub async fn mark_paid(
     conn: &mut PgConnection,
     payout: &Payout,
@@ -353,23 +307,14 @@ pub async fn mark_paid(
         payout.id as _,
         now
     )
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
-    append_entry(
-        conn,
-        payout.user_id,
-        payout.id,
-        Account::PayoutInFlight,
-        EntryKind::PayoutPaid,
-        payout.amount.negated(),
-        now,
-    )
-    .await
+    Ok(())
 }
 
-/// Marks a payout failed (still on its way, or paid and sent back by the bank) and
-/// returns its amount to the referral balance. `transfer_id`
-/// records a transfer Stripe made before the payout failed, if it was not recorded yet.
+/// Marks a payout failed (still on its way, or paid and sent back by the bank).
+/// `transfer_id` records a transfer Stripe made before the payout failed, if it was not
+/// recorded yet.
 pub async fn mark_failed(
     conn: &mut PgConnection,
     payout: &Payout,
@@ -386,31 +331,9 @@ pub async fn mark_failed(
         now,
         transfer_id
     )
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
-    // A paid payout's money already left the in-flight account; the bank sent it back.
-    if payout.status != PayoutStatus::Paid {
-        append_entry(
-            conn,
-            payout.user_id,
-            payout.id,
-            Account::PayoutInFlight,
-            EntryKind::PayoutFailed,
-            payout.amount.negated(),
-            now,
-        )
-        .await?;
-    }
-    append_entry(
-        conn,
-        payout.user_id,
-        payout.id,
-        Account::ReferralBalance,
-        EntryKind::PayoutFailed,
-        payout.amount,
-        now,
-    )
-    .await
+    Ok(())
 }
 
 /// Records the transfer Stripe made for a requested payout, as soon as Stripe answers,

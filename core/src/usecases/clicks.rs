@@ -49,8 +49,9 @@ pub struct ClickBatching {
     pub writers: usize,
     /// Most clicks in one group.
     pub max_clicks: usize,
-    /// Most bytes of click data in one group. sqlx 0.9 sends without TCP_NODELAY, so a
-    /// statement much over 16 KB waits for the server's delayed ACK (40 ms on Linux).
+    /// Most bytes of click data in one group, so one statement stays small. (sqlx 0.9
+    /// sends without TCP_NODELAY, which once made a statement over 16 KB wait 40 ms for
+    /// the server's delayed ACK; our pools now set it, see `crate::pool`.)
     pub max_bytes: usize,
 }
 

@@ -8,17 +8,16 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::domain::commission::{self, CommissionStatus};
-use crate::domain::ledger::{Account, EntryKind};
+use crate::domain::ledger::{Account, Concerning, EntryKind, Posting};
 use crate::error::StoreError;
-use crate::ids::{CommissionId, RefundId};
+use crate::ids::{CommissionId, CreditGrantId, RefundId};
 use crate::jobs::{self, PayCommission};
-use crate::money::Money;
 use crate::store::commissions;
 
 pub use crate::store::commissions::Commission;
 use crate::store::credit;
-use crate::store::ledger::{self, NewEntry};
 use crate::store::purchases;
+use crate::usecases::ledger;
 
 /// What a step of a commission's life did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,22 +30,20 @@ pub enum Step {
     NotYetDue(DateTime<Utc>),
 }
 
-fn entry(
-    commission: &Commission,
-    account: Account,
-    kind: EntryKind,
-    amount: Money,
-    now: DateTime<Utc>,
-) -> NewEntry {
-    NewEntry {
-        user_id: commission.referrer_id,
-        account,
-        kind,
-        amount,
-        credit_grant_id: None,
-        credit_spend_id: None,
+/// What a commission's ledger entries concern.
+fn concerning(commission: &Commission) -> Concerning {
+    Concerning {
         commission_id: Some(commission.id),
-        occurred_at: now,
+        ..Concerning::default()
+    }
+}
+
+/// What the entries of a commission paid as wallet credit concern: the commission and
+/// that credit's grant, whose remaining amount is the sum of its entries.
+fn concerning_credit(commission: &Commission, grant: CreditGrantId) -> Concerning {
+    Concerning {
+        credit_grant_id: Some(grant),
+        ..concerning(commission)
     }
 }
 
@@ -90,25 +87,15 @@ pub async fn make_eligible(
         Ok(ready) => ready,
         Err(step) => return Ok(step),
     };
-    let amount = commission.amount;
-    ledger::append(
+    ledger::post(
         conn,
-        &entry(
-            &commission,
+        &Posting::transfer(
+            commission.referrer_id,
+            EntryKind::CommissionEligible,
+            concerning(&commission),
             Account::CommissionPending,
-            EntryKind::CommissionEligible,
-            amount.negated(),
-            now,
-        ),
-    )
-    .await?;
-    ledger::append(
-        conn,
-        &entry(
-            &commission,
             Account::CommissionEligible,
-            EntryKind::CommissionEligible,
-            amount,
+            commission.amount,
             now,
         ),
     )
@@ -135,37 +122,43 @@ pub async fn pay(
         Err(step) => return Ok(step),
     };
     let amount = commission.amount;
-    ledger::append(
-        conn,
-        &entry(
-            &commission,
-            Account::CommissionEligible,
-            EntryKind::CommissionPaid,
-            amount.negated(),
-            now,
-        ),
-    )
-    .await?;
-    match commission.destination {
+    let paid = match commission.destination {
+        // Wallet credit is a grant of its own that never expires: the commission leaves
+        // the eligible account, and arrives as that grant's credit.
         Account::Wallet => {
-            let grant =
-                credit::insert_commission_grant(conn, commission.referrer_id, id, amount, now)
-                    .await?;
-            commission.credit_grant_id = Some(grant);
-        }
-        Account::ReferralBalance => {
-            ledger::append(
+            ledger::post(
                 conn,
-                &entry(
-                    &commission,
-                    Account::ReferralBalance,
+                &Posting::outflow(
+                    commission.referrer_id,
                     EntryKind::CommissionPaid,
+                    concerning(&commission),
+                    Account::CommissionEligible,
                     amount,
                     now,
                 ),
             )
             .await?;
+            let grant =
+                credit::insert_commission_grant(conn, commission.referrer_id, amount, now).await?;
+            commission.credit_grant_id = Some(grant);
+            Posting::inflow(
+                commission.referrer_id,
+                EntryKind::CommissionPaid,
+                concerning_credit(&commission, grant),
+                Account::Wallet,
+                amount,
+                now,
+            )
         }
+        Account::ReferralBalance => Posting::transfer(
+            commission.referrer_id,
+            EntryKind::CommissionPaid,
+            concerning(&commission),
+            Account::CommissionEligible,
+            Account::ReferralBalance,
+            amount,
+            now,
+        ),
         other @ (Account::CommissionPending
         | Account::CommissionEligible
         | Account::PayoutInFlight) => {
@@ -173,7 +166,8 @@ pub async fn pay(
                 "commission {id} is paid to {other:?}"
             )));
         }
-    }
+    };
+    ledger::post(conn, &paid).await?;
     commission.status = next;
     commission.paid_at = Some(now);
     commissions::update_state(conn, &commission).await?;
@@ -237,15 +231,19 @@ async fn settle_refunds(
     };
     match (from, commission.credit_grant_id) {
         (Account::Wallet, Some(grant)) => {
-            credit::take_back_commission_credit(
+            ledger::post(
                 conn,
-                commission.referrer_id,
-                grant,
-                commission.id,
-                effect.reduction,
-                now,
+                &Posting::outflow(
+                    commission.referrer_id,
+                    kind,
+                    concerning_credit(commission, grant),
+                    Account::Wallet,
+                    effect.reduction,
+                    now,
+                ),
             )
             .await?;
+            credit::take_back_commission_credit(conn, grant, effect.reduction).await?;
         }
         (Account::Wallet, None) => {
             return Err(StoreError::Corrupt(format!(
@@ -257,9 +255,16 @@ async fn settle_refunds(
             Account::ReferralBalance | Account::CommissionPending | Account::CommissionEligible,
             _,
         ) => {
-            ledger::append(
+            ledger::post(
                 conn,
-                &entry(commission, from, kind, effect.reduction.negated(), now),
+                &Posting::outflow(
+                    commission.referrer_id,
+                    kind,
+                    concerning(commission),
+                    from,
+                    effect.reduction,
+                    now,
+                ),
             )
             .await?;
         }

@@ -5,12 +5,14 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
+use crate::domain::ledger::{Account, Concerning, EntryKind, Posting};
 use crate::error::StoreError;
 use crate::ids::UserId;
 use crate::money::Money;
 use crate::settings::ProgramSettings;
 use crate::store::credit::{self as store, CreditGrant};
 use crate::store::users;
+use crate::usecases::ledger;
 
 /// What granting did.
 #[derive(Debug, Clone)]
@@ -43,6 +45,21 @@ pub async fn grant_signup_credit(
     else {
         return Ok(GrantOutcome::AlreadyGranted);
     };
+    ledger::post(
+        conn,
+        &Posting::inflow(
+            user_id,
+            EntryKind::CreditGranted,
+            Concerning {
+                credit_grant_id: Some(grant.id),
+                ..Concerning::default()
+            },
+            Account::Wallet,
+            grant.amount,
+            now,
+        ),
+    )
+    .await?;
     Ok(GrantOutcome::Granted(grant))
 }
 
@@ -88,5 +105,22 @@ pub async fn expire_signup_credit(
         return Ok(ExpireOutcome::NotYetDue(expires_at));
     }
     let removed = store::expire(conn, &grant, now).await?;
+    if removed.is_positive() {
+        ledger::post(
+            conn,
+            &Posting::outflow(
+                grant.user_id,
+                EntryKind::CreditExpired,
+                Concerning {
+                    credit_grant_id: Some(grant.id),
+                    ..Concerning::default()
+                },
+                Account::Wallet,
+                removed,
+                now,
+            ),
+        )
+        .await?;
+    }
     Ok(ExpireOutcome::Expired { removed })
 }

@@ -1,6 +1,9 @@
 //! One module per flow: read state, decide with `domain`, write rows, enqueue jobs, all
-//! inside the caller's transaction. The api and the worker reach the database only
-//! through these.
+//! inside the caller's transaction. The api, the pages and the worker's job handlers
+//! reach the database only through these. The one exception is the worker's queue
+//! runtime (`worker/src/runtime.rs`, `wakeups.rs`), which calls `store::jobs` for the
+//! queue's own bookkeeping (a timer woken early put back, a retry's delay, the next due
+//! instant): machinery of the job queue, not a business rule.
 
 pub mod api_keys;
 pub mod clicks;
@@ -8,6 +11,7 @@ pub mod commissions;
 pub mod credit;
 pub mod earnings;
 pub mod email;
+pub mod ledger;
 pub mod operations;
 pub mod pages;
 pub mod partner;

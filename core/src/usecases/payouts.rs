@@ -12,16 +12,20 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::domain::commission::Track;
 use crate::domain::paging::Cursor;
-use crate::domain::payout::{self, ConnectState, PayoutRefused, PayoutStatus};
+use crate::domain::payout::{
+    self, PayoutEvent, PayoutMoney, PayoutRefused, PayoutStatus, PayoutStep,
+    StripeCall,
+};
 use crate::error::StoreError;
 use crate::ids::PayoutId;
 use crate::jobs::{self, ReversePayoutTransfer, SendPayoutTransfer};
 use crate::money::Money;
 use crate::settings::ProgramSettings;
-use crate::store::payouts;
 use crate::store::users::{self, User};
-use crate::stripe::{GatewayError, StripeGateway};
+use crate::store::{payouts, stripe_keys};
+use crate::payments::{EventKind, GatewayError, PaymentProvider, PayoutObject, ProviderEvent};
 use crate::usecases::email::queue_email;
+use crate::usecases::ledger;
 
 pub use crate::store::payouts::{Payout, StripeAccount};
 
@@ -68,7 +72,7 @@ pub struct Onboarding {
 /// account and both record it.
 pub async fn connect(
     conn: &mut PgConnection,
-    stripe: &StripeGateway,
+    stripe: &impl PaymentProvider,
     now: DateTime<Utc>,
     platform_user_id: &str,
 ) -> Result<Onboarding, PayoutError> {
@@ -127,6 +131,11 @@ pub async fn request(
     )?;
     let account_id = account.map(|a| a.account_id).unwrap_or_default();
     let payout = payouts::insert_requested(conn, user.id, amount, &account_id, now).await?;
+    ledger::post(
+        conn,
+        &payout::requested_posting(user.id, payout.id, amount, now),
+    )
+    .await?;
     jobs::enqueue_now(
         conn,
         &SendPayoutTransfer {
@@ -204,7 +213,7 @@ pub enum Sent {
 /// for the job to retry, and the retry gets Stripe's first answers.
 pub async fn send(
     pool: &PgPool,
-    stripe: &StripeGateway,
+    stripe: &impl PaymentProvider,
     now: impl Fn() -> DateTime<Utc>,
     payout_id: PayoutId,
 ) -> Result<Sent, PayoutError> {
@@ -219,12 +228,14 @@ pub async fn send(
     // A transfer recorded by an earlier run is never asked for again: Stripe keeps an
     // idempotency key for a day, and a job retried later (an operator's retry after an
     // outage) must not depend on it.
+    let transfer_key = StripeKey::in_force(&mut conn, StripeCall::Transfer, payout.id).await?;
+    let bank_key = StripeKey::in_force(&mut conn, StripeCall::BankPayout, payout.id).await?;
     let transfer = match payout.transfer_id.clone() {
         Some(transfer_id) => Ok(transfer_id),
         None => {
             let created = stripe
                 .create_transfer(
-                    &payout::transfer_idempotency_key(payout.id.0),
+                    &transfer_key.key(),
                     &payout.stripe_account_id,
                     payout.amount,
                     payout.id,
@@ -241,7 +252,7 @@ pub async fn send(
         Err(error) => Err((None, error)),
         Ok(transfer_id) => match stripe
             .create_bank_payout(
-                &payout::bank_payout_idempotency_key(payout.id.0),
+                &bank_key.key(),
                 &payout.stripe_account_id,
                 payout.amount,
                 payout.id,
@@ -261,9 +272,19 @@ pub async fn send(
     if payout.status != PayoutStatus::Requested {
         return Ok(Sent::Skipped(Some(payout.status)));
     }
+    let event = match &outcome {
+        Ok(_) => PayoutEvent::Sent,
+        Err((_, error)) if error.is_permanent() => PayoutEvent::SendRefused,
+        // Stripe may have done the work: the job asks again later with the same keys.
+        Err((_, error)) => return Err(error.clone().into()),
+    };
     let now = now();
-    let sent = match outcome {
-        Ok((transfer_id, bank_payout_id)) => {
+    let sent = match (payout.status.on(event), outcome) {
+        (PayoutStep::Unchanged | PayoutStep::Early, _) => {
+            return Ok(Sent::Skipped(Some(payout.status)));
+        }
+        (PayoutStep::Move { to, money }, Ok((transfer_id, bank_payout_id))) => {
+            expect_status(&payout, to, PayoutStatus::Processing)?;
             let arrival = payout::arrival_window(now.date_naive());
             payouts::mark_processing(
                 &mut tx,
@@ -274,19 +295,63 @@ pub async fn send(
                 now,
             )
             .await?;
+            post_money(&mut tx, &payout, money, now).await?;
             tracing::info!(payout_id = %payout.id, %transfer_id, %bank_payout_id, "payout sent");
             Sent::Processing(locked(&mut tx, payout_id).await?)
         }
-        Err((transfer_id, error)) if error.is_permanent() => {
+        (PayoutStep::Move { to, money }, Err((transfer_id, error))) => {
+            expect_status(&payout, to, PayoutStatus::Failed)?;
             let reason = error.to_string();
-            fail(&mut tx, &payout, transfer_id.as_deref(), &reason, now).await?;
+            let refused = if transfer_id.is_some() {
+                &bank_key
+            } else {
+                &transfer_key
+            };
+            refused.refused(&mut tx, &reason, now).await?;
+            fail(
+                &mut tx,
+                &payout,
+                transfer_id.as_deref(),
+                money,
+                &reason,
+                now,
+            )
+            .await?;
             tracing::warn!(payout_id = %payout.id, %reason, "stripe refused the payout for good");
             Sent::Failed(locked(&mut tx, payout_id).await?)
         }
-        Err((_, error)) => return Err(error.into()),
     };
     tx.commit().await.map_err(StoreError::from)?;
     Ok(sent)
+}
+
+/// The state machine chose `to` where this flow writes `expected`: a corrupt pairing.
+fn expect_status(
+    payout: &Payout,
+    to: PayoutStatus,
+    expected: PayoutStatus,
+) -> Result<(), StoreError> {
+    if to == expected {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "payout {} would move from {:?} to {to:?} where {expected:?} is written",
+            payout.id, payout.status
+        )))
+    }
+}
+
+/// Posts what a payout's change of status does to its money.
+async fn post_money(
+    conn: &mut PgConnection,
+    payout: &Payout,
+    money: PayoutMoney,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match money.posting(payout.user_id, payout.id, payout.amount, now) {
+        Some(posting) => ledger::post(conn, &posting).await,
+        None => Ok(()),
+    }
 }
 
 async fn locked(conn: &mut PgConnection, id: PayoutId) -> Result<Payout, StoreError> {
@@ -303,10 +368,12 @@ async fn fail(
     conn: &mut PgConnection,
     payout: &Payout,
     new_transfer_id: Option<&str>,
+    money: PayoutMoney,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     payouts::mark_failed(conn, payout, new_transfer_id, reason, now).await?;
+    post_money(conn, payout, money, now).await?;
     if payout.transfer_id.is_some() || new_transfer_id.is_some() {
         jobs::enqueue_now(
             conn,
@@ -319,27 +386,6 @@ async fn fail(
     let to = users::email_of(conn, payout.user_id).await?;
     queue_email(conn, now, &mail::failed(&to, payout, reason)).await?;
     Ok(())
-}
-
-/// A Stripe event, as much of it as we use.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct StripeEvent {
-    /// `evt_…`, unique per event.
-    pub id: String,
-    /// `account.updated`, `payout.paid`, …
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// When Stripe created it (unix seconds).
-    pub created: i64,
-    /// The object the event is about.
-    pub data: StripeEventData,
-}
-
-/// The `data` of a Stripe event.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct StripeEventData {
-    /// The object as it is after the event.
-    pub object: serde_json::Value,
 }
 
 /// What a webhook delivery did.
@@ -356,88 +402,51 @@ pub enum EventOutcome {
     Early,
 }
 
-/// Applies a verified Stripe event, once per event id, in the caller's transaction.
+/// Applies a verified provider event, once per event id, in the caller's transaction.
 pub async fn apply_event(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
-    event: &StripeEvent,
+    event: &ProviderEvent,
 ) -> Result<EventOutcome, StoreError> {
-    if !payouts::record_event(conn, &event.id, &event.event_type, now).await? {
+    if !payouts::record_event(conn, &event.id, &event.type_name, now).await? {
         return Ok(EventOutcome::Duplicate);
     }
-    let object = &event.data.object;
-    let object_id = object
-        .get("id")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    let outcome = match event.event_type.as_str() {
-        "account.updated" => {
-            let state = ConnectState {
-                payouts_enabled: object
-                    .get("payouts_enabled")
-                    .and_then(|v| v.as_bool())
-                    .unwrap_or(false),
-                requirements_due: requirements_due(object),
-            };
-            let at = DateTime::from_timestamp(event.created, 0).unwrap_or(now);
-            if payouts::update_stripe_account(conn, object_id, &state, at).await? {
+    let outcome = match &event.kind {
+        EventKind::AccountUpdated { account_id, state } => {
+            if payouts::update_stripe_account(conn, account_id, state, event.created).await? {
                 EventOutcome::Applied
             } else {
                 EventOutcome::Ignored
             }
         }
-        "payout.paid" => settle(conn, now, object, None).await?,
-        "payout.failed" => {
-            let reason = object
-                .get("failure_message")
-                .and_then(|v| v.as_str())
-                .or_else(|| object.get("failure_code").and_then(|v| v.as_str()))
-                .unwrap_or("the bank refused the payout");
+        EventKind::BankPayoutPaid(object) => settle(conn, now, object, None).await?,
+        EventKind::BankPayoutFailed { object, reason } => {
             settle(conn, now, object, Some(reason)).await?
         }
-        "transfer.reversed" => settle_reversed(conn, now, object).await?,
-        _ => EventOutcome::Ignored,
+        EventKind::TransferReversed {
+            object,
+            reversed_cents,
+        } => settle_reversed(conn, now, object, *reversed_cents).await?,
+        EventKind::Other => EventOutcome::Ignored,
     };
-    tracing::info!(event_id = %event.id, event_type = %event.event_type, ?outcome, "stripe event");
+    tracing::info!(event_id = %event.id, event_type = %event.type_name, ?outcome, "stripe event");
     Ok(outcome)
 }
 
-/// The payout a Stripe payout or transfer object is about, locked: by the id we
-/// recorded, or else by the `payout_id` metadata we sent with it (Stripe may answer by
-/// webhook before the job recorded its answer).
+/// The payout an object of the provider is about, locked: by the id we recorded, or else
+/// by the payout id we sent with it (the provider may answer by webhook before the job
+/// recorded its answer).
 async fn payout_of(
     conn: &mut PgConnection,
-    object: &serde_json::Value,
+    object: &PayoutObject,
 ) -> Result<Option<Payout>, StoreError> {
-    let stripe_id = object
-        .get("id")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    if let Some(payout) = payouts::lock_by_stripe_id(conn, stripe_id).await? {
+    if let Some(payout) = payouts::lock_by_stripe_id(conn, &object.provider_id).await? {
         return Ok(Some(payout));
     }
-    let ours = object
-        .get("metadata")
-        .and_then(|m| m.get("payout_id"))
-        .and_then(|v| v.as_str())
-        .and_then(|id| uuid::Uuid::try_parse(id).ok());
-    match ours {
-        Some(id) => payouts::lock(conn, PayoutId(id)).await,
+    match object.payout_id {
+        Some(id) => payouts::lock(conn, id).await,
         None => Ok(None),
     }
-}
-
-/// `currently_due` and `past_due` of an account's requirements, without repeats.
-fn requirements_due(account: &serde_json::Value) -> Vec<String> {
-    let mut due: Vec<String> = ["currently_due", "past_due"]
-        .iter()
-        .filter_map(|list| account.get("requirements")?.get(*list)?.as_array())
-        .flatten()
-        .filter_map(|item| item.as_str().map(str::to_owned))
-        .collect();
-    due.sort();
-    due.dedup();
-    due
 }
 
 /// Moves the payout Stripe knows by `stripe_id` to `PAID`, or to `FAILED` with `failure`.
@@ -445,7 +454,7 @@ fn requirements_due(account: &serde_json::Value) -> Vec<String> {
 async fn settle(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
-    object: &serde_json::Value,
+    object: &PayoutObject,
     failure: Option<&str>,
 ) -> Result<EventOutcome, StoreError> {
     let Some(payout) = payout_of(conn, object).await? else {
@@ -462,24 +471,27 @@ pub(crate) async fn settle_found(
     payout: &Payout,
     failure: Option<&str>,
 ) -> Result<EventOutcome, StoreError> {
-    match (payout.status, failure) {
-        (PayoutStatus::Failed, _) | (PayoutStatus::Paid, None) => {
-            return Ok(EventOutcome::Ignored);
-        }
-        (PayoutStatus::Requested, _) => return Ok(EventOutcome::Early),
-        // Stripe may report a payout failed days after it reported it paid: the bank sent
-        // the money back to the connected account.
-        (PayoutStatus::Processing, _) | (PayoutStatus::Paid, Some(_)) => {}
-    }
-    match failure {
-        None => {
+    let event = match failure {
+        None => PayoutEvent::BankPaid,
+        Some(_) => PayoutEvent::BankFailed,
+    };
+    match (payout.status.on(event), failure) {
+        (PayoutStep::Unchanged, _) => Ok(EventOutcome::Ignored),
+        (PayoutStep::Early, _) => Ok(EventOutcome::Early),
+        (PayoutStep::Move { to, money }, None) => {
+            expect_status(payout, to, PayoutStatus::Paid)?;
             payouts::mark_paid(conn, payout, now).await?;
+            post_money(conn, payout, money, now).await?;
             let to = users::email_of(conn, payout.user_id).await?;
             queue_email(conn, now, &mail::paid(&to, payout)).await?;
+            Ok(EventOutcome::Applied)
         }
-        Some(reason) => fail(conn, payout, None, reason, now).await?,
+        (PayoutStep::Move { to, money }, Some(reason)) => {
+            expect_status(payout, to, PayoutStatus::Failed)?;
+            fail(conn, payout, None, money, reason, now).await?;
+            Ok(EventOutcome::Applied)
+        }
     }
-    Ok(EventOutcome::Applied)
 }
 
 /// A transfer reversed in full at Stripe: a payout still on its way has failed (its
@@ -488,29 +500,29 @@ pub(crate) async fn settle_found(
 async fn settle_reversed(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
-    transfer: &serde_json::Value,
+    transfer: &PayoutObject,
+    reversed: i64,
 ) -> Result<EventOutcome, StoreError> {
     let Some(payout) = payout_of(conn, transfer).await? else {
         return Ok(EventOutcome::Ignored);
     };
-    let reversed = transfer
-        .get("amount_reversed")
-        .and_then(|v| v.as_i64())
-        .unwrap_or(0);
     if reversed < payout.amount.to_minor_units()? {
         tracing::warn!(payout_id = %payout.id, reversed, "part of a payout's transfer reversed at Stripe; left to an operator");
         return Ok(EventOutcome::Ignored);
     }
-    match payout.status {
-        PayoutStatus::Requested => Ok(EventOutcome::Early),
-        PayoutStatus::Processing => {
+    match payout.status.on(PayoutEvent::TransferReversed) {
+        PayoutStep::Early => Ok(EventOutcome::Early),
+        PayoutStep::Unchanged => Ok(EventOutcome::Ignored),
+        PayoutStep::Move { to, money } => {
+            expect_status(&payout, to, PayoutStatus::Failed)?;
+            // The money is back at the platform already: nothing to reverse.
             let reason = "the transfer was reversed";
             payouts::mark_failed(conn, &payout, None, reason, now).await?;
+            post_money(conn, &payout, money, now).await?;
             let to = users::email_of(conn, payout.user_id).await?;
             queue_email(conn, now, &mail::failed(&to, &payout, reason)).await?;
             Ok(EventOutcome::Applied)
         }
-        PayoutStatus::Failed | PayoutStatus::Paid => Ok(EventOutcome::Ignored),
     }
 }
 
@@ -524,17 +536,19 @@ pub enum Reversed {
 }
 
 /// Takes a failed payout's transfer back from the connected account, with the payout's
-/// own idempotency key; a Stripe error is returned for the job to retry or stop.
+/// own idempotency key; a Stripe error is returned for the job to retry or stop. A
+/// refusal for good also moves the key to its next generation, so an operator's retry
+/// (once the account can cover it) is a new request, not a replay of the refusal.
 pub async fn reverse_transfer(
     pool: &PgPool,
-    stripe: &StripeGateway,
+    stripe: &impl PaymentProvider,
+    now: impl Fn() -> DateTime<Utc>,
     payout_id: PayoutId,
 ) -> Result<Reversed, PayoutError> {
     let mut conn = pool.acquire().await.map_err(StoreError::from)?;
     let Some(payout) = payouts::lock(&mut conn, payout_id).await? else {
         return Ok(Reversed::Skipped);
     };
-    drop(conn);
     let (PayoutStatus::Failed, Some(transfer_id), None) = (
         payout.status,
         payout.transfer_id.as_deref(),
@@ -542,18 +556,68 @@ pub async fn reverse_transfer(
     ) else {
         return Ok(Reversed::Skipped);
     };
-    let reversal_id = stripe
-        .reverse_transfer(
-            &payout::reversal_idempotency_key(payout.id.0),
-            transfer_id,
-            payout.amount,
-            payout.id,
-        )
-        .await?;
+    let key = StripeKey::in_force(&mut conn, StripeCall::Reversal, payout.id).await?;
+    drop(conn);
+    let reversed = stripe
+        .reverse_transfer(&key.key(), transfer_id, payout.amount, payout.id)
+        .await;
     let mut conn = pool.acquire().await.map_err(StoreError::from)?;
+    let reversal_id = match reversed {
+        Ok(reversal_id) => reversal_id,
+        Err(error) => {
+            if error.is_permanent() {
+                key.refused(&mut conn, &error.to_string(), now()).await?;
+            }
+            return Err(error.into());
+        }
+    };
     payouts::record_reversal(&mut conn, payout.id, &reversal_id).await?;
     tracing::info!(payout_id = %payout.id, %reversal_id, "failed payout's transfer reversed");
     Ok(Reversed::Done(reversal_id))
+}
+
+/// The idempotency key a Stripe call of a payout goes out under now.
+struct StripeKey {
+    call: StripeCall,
+    payout_id: PayoutId,
+    generation: i32,
+}
+
+impl StripeKey {
+    async fn in_force(
+        conn: &mut PgConnection,
+        call: StripeCall,
+        payout_id: PayoutId,
+    ) -> Result<Self, StoreError> {
+        let generation = stripe_keys::generation(conn, &call.base_key(payout_id.0)).await?;
+        Ok(Self {
+            call,
+            payout_id,
+            generation,
+        })
+    }
+
+    fn key(&self) -> String {
+        self.call.key(self.payout_id.0, self.generation)
+    }
+
+    /// Stripe refused this key for good: the next request for the work gets a new one.
+    async fn refused(
+        &self,
+        conn: &mut PgConnection,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tracing::info!(payout_id = %self.payout_id, call = ?self.call, generation = self.generation, "stripe refused the key for good; the next request gets a new one");
+        stripe_keys::advance_after_refusal(
+            conn,
+            &self.call.base_key(self.payout_id.0),
+            self.generation,
+            reason,
+            now,
+        )
+        .await
+    }
 }
 
 /// The e-mails of a payout's outcome: plain text with an HTML alternative.
@@ -623,3 +687,4 @@ mod mail {
         }
     }
 }
+

@@ -11,20 +11,20 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
 use crate::domain::commission::{self, CommissionStatus, NoCommission, PaymentOutcome};
-use crate::domain::ledger::{Account, EntryKind};
+use crate::domain::ledger::{Account, Concerning, EntryKind, Posting};
 use crate::error::StoreError;
 use crate::ids::CommissionId;
 use crate::jobs::{self, MakeCommissionEligible, ReverseCommission};
 use crate::money::Money;
 use crate::settings::ProgramSettings;
 use crate::store::commissions::{self, Commission};
-use crate::store::ledger::{self, NewEntry};
 use crate::store::purchases::{
     self, InsertPurchaseError, InsertRefundError, NewPurchase, NewRefund,
 };
 
 pub use crate::store::purchases::{Purchase, Refund};
 use crate::store::users;
+use crate::usecases::ledger;
 use crate::usecases::wallet::{self, SpendError};
 
 /// A purchase as the platform reports it.
@@ -217,18 +217,19 @@ pub async fn record(
                 credit_grant_id: None,
             };
             commissions::insert(conn, &commission).await?;
-            ledger::append(
+            ledger::post(
                 conn,
-                &NewEntry {
-                    user_id: referrer_id,
-                    account: Account::CommissionPending,
-                    kind: EntryKind::CommissionPending,
-                    amount: commission.amount,
-                    credit_grant_id: None,
-                    credit_spend_id: None,
-                    commission_id: Some(commission.id),
-                    occurred_at: now,
-                },
+                &Posting::inflow(
+                    referrer_id,
+                    EntryKind::CommissionPending,
+                    Concerning {
+                        commission_id: Some(commission.id),
+                        ..Concerning::default()
+                    },
+                    Account::CommissionPending,
+                    commission.amount,
+                    now,
+                ),
             )
             .await?;
             jobs::enqueue_at(

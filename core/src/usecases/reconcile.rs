@@ -16,7 +16,7 @@ use crate::jobs::{
 };
 use crate::store::jobs as jobs_store;
 use crate::store::{payouts, reconcile};
-use crate::stripe::StripeGateway;
+use crate::payments::{BankPayoutState, PaymentProvider};
 use crate::usecases::payouts::{EventOutcome, settle_found};
 
 /// How the sweep judges "overdue" and "old".
@@ -78,7 +78,7 @@ impl SweepReport {
 /// Runs one sweep at business time `now`.
 pub async fn sweep(
     pool: &PgPool,
-    stripe: &StripeGateway,
+    stripe: &impl PaymentProvider,
     now: DateTime<Utc>,
     settings: &SweepSettings,
 ) -> Result<SweepReport, StoreError> {
@@ -166,7 +166,7 @@ pub async fn schedule_next(pool: &PgPool, interval: Duration) -> Result<bool, St
 /// and settles those Stripe says are paid or failed, as their webhook would have.
 async fn settle_overdue_payouts(
     pool: &PgPool,
-    stripe: &StripeGateway,
+    stripe: &impl PaymentProvider,
     now: DateTime<Utc>,
     settings: &SweepSettings,
     report: &mut SweepReport,
@@ -196,15 +196,11 @@ async fn settle_overdue_payouts(
                 continue;
             }
         };
-        let failure = match state.status.as_str() {
-            "paid" => None,
-            "failed" | "canceled" => Some(
-                state
-                    .failure_message
-                    .unwrap_or_else(|| format!("Stripe reports the payout {}", state.status)),
-            ),
-            _ => {
-                tracing::warn!(%payout_id, status = %state.status, "overdue payout still on its way at Stripe");
+        let failure = match state {
+            BankPayoutState::Paid => None,
+            BankPayoutState::Failed(reason) => Some(reason),
+            BankPayoutState::OnItsWay(status) => {
+                tracing::warn!(%payout_id, %status, "overdue payout still on its way at Stripe");
                 report.payouts_still_open += 1;
                 continue;
             }
@@ -217,7 +213,7 @@ async fn settle_overdue_payouts(
             continue;
         }
         if settle_found(&mut tx, now, &payout, failure.as_deref()).await? == EventOutcome::Applied {
-            tracing::warn!(%payout_id, status = %state.status, "overdue payout settled from Stripe's answer");
+            tracing::warn!(%payout_id, paid = failure.is_none(), "overdue payout settled from Stripe's answer");
             report.payouts_settled += 1;
         }
         tx.commit().await?;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::domain::credit::{self, SpendRefused};
-use crate::domain::ledger::{self, Account, Entry};
+use crate::domain::ledger::{self, Account, Concerning, Entry, EntryKind, Posting};
 use crate::error::StoreError;
 use crate::money::Money;
 use crate::store::credit::{self as store, CreditGrant, CreditSpend, NewSpend};
@@ -143,6 +143,24 @@ pub async fn spend(
         },
     )
     .await?;
+    for (grant_id, taken) in &parts {
+        crate::usecases::ledger::post(
+            conn,
+            &Posting::outflow(
+                user.id,
+                EntryKind::CreditSpent,
+                Concerning {
+                    credit_grant_id: Some(*grant_id),
+                    credit_spend_id: Some(spend.id),
+                    ..Concerning::default()
+                },
+                Account::Wallet,
+                *taken,
+                now,
+            ),
+        )
+        .await?;
+    }
     Ok(SpendOutcome {
         spend,
         available_after,

@@ -8,10 +8,14 @@ use crate::runtime::{JobEnv, JobError, JobHandler, JobOutcome};
 
 impl JobHandler for ReversePayoutTransfer {
     async fn handle(self, env: &JobEnv) -> Result<JobOutcome, JobError> {
-        match payouts::reverse_transfer(&env.pool, &env.stripe, self.payout_id).await {
+        let clock = env.clock.clone();
+        match payouts::reverse_transfer(&env.pool, &env.stripe, move || clock.now(), self.payout_id)
+            .await
+        {
             Ok(Reversed::Done(_)) => Ok(JobOutcome::Done),
             Ok(Reversed::Skipped) => Ok(JobOutcome::Skipped("nothing to reverse")),
-            // Refused for good (the money already left the account): an operator decides.
+            // Refused for good (the money already left the account): an operator decides,
+            // and a retry of theirs goes out under a new idempotency key.
             Err(PayoutError::Stripe(error)) if error.is_permanent() => {
                 Err(JobError::permanent(error))
             }
