@@ -25,12 +25,12 @@ use stripe_types::Currency as StripeCurrency;
 
 use crate::config::{self, ConfigError};
 use crate::domain::payout::ConnectState;
+use crate::ids::{PayoutId, UserId};
+use crate::money::Money;
 use crate::payments::{
     BankPayoutState, CreatedAccount, EventKind, EventRejected, GatewayError, OnboardingLink,
     PaymentProvider, PayoutObject, ProviderEvent,
 };
-use crate::ids::{PayoutId, UserId};
-use crate::money::Money;
 
 /// Where and how to reach Stripe.
 #[derive(Debug, Clone)]
@@ -158,7 +158,6 @@ impl StripeGateway {
             return_url: settings.onboarding_return_url.clone(),
         })
     }
-
 }
 
 impl PaymentProvider for StripeGateway {
@@ -450,8 +449,12 @@ mod tests {
             parse_event(id),
             Err(EventRejected::NulCharacter(path)) if path == "id"
         ));
-        let key = br#"{"id":"evt_1","type":"payout.paid","created":1,"data":{"object":{"a\u0000":1}}}"#;
-        assert!(matches!(parse_event(key), Err(EventRejected::NulCharacter(_))));
+        let key =
+            br#"{"id":"evt_1","type":"payout.paid","created":1,"data":{"object":{"a\u0000":1}}}"#;
+        assert!(matches!(
+            parse_event(key),
+            Err(EventRejected::NulCharacter(_))
+        ));
     }
 
     #[test]

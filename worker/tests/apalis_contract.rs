@@ -14,8 +14,9 @@ use apalis_core::worker::context::WorkerContext;
 use apalis_postgres::Config;
 use apalis_postgres::queries::{fetch_next, handle_results, lock_tasks};
 use chrono::{DateTime, Utc};
+use referral_core::domain::operations::JobRow;
 use referral_core::jobs::{self, Job};
-use referral_core::store::jobs::{self as jobs_store, JobRow};
+use referral_core::store::jobs as jobs_store;
 use sqlx::{PgConnection, PgPool};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::ledger::Account;
+use crate::ids::{CommissionId, CreditGrantId, PurchaseId, UserId};
 use crate::money::{Money, MoneyError, Rate};
 use crate::settings::ProgramSettings;
 
@@ -253,6 +254,43 @@ pub fn after_refund(
         },
         CommissionStatus::Cancelled | CommissionStatus::Reversed => unchanged,
     })
+}
+
+/// A stored commission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commission {
+    /// Its id.
+    pub id: CommissionId,
+    /// The purchase that earned it.
+    pub purchase_id: PurchaseId,
+    /// Who earns it.
+    pub referrer_id: UserId,
+    /// Who bought.
+    pub referred_user_id: UserId,
+    /// The referrer's track when the purchase happened.
+    pub track: Track,
+    /// The rate applied.
+    pub rate: Rate,
+    /// The purchase's cash part.
+    pub cash: Money,
+    /// What it earned at purchase time.
+    pub original_amount: Money,
+    /// What it is worth now (after refunds).
+    pub amount: Money,
+    /// Where it is paid.
+    pub destination: Account,
+    /// Where it stands.
+    pub status: CommissionStatus,
+    /// When it was earned (the purchase time).
+    pub earned_at: DateTime<Utc>,
+    /// When its hold ends.
+    pub eligible_at: DateTime<Utc>,
+    /// When it was paid.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// When it was cancelled or reversed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The wallet credit it was paid as (Basic).
+    pub credit_grant_id: Option<CreditGrantId>,
 }
 
 #[cfg(test)]

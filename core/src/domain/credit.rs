@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::CreditGrantId;
+use crate::ids::{CreditGrantId, CreditSpendId, UserId};
 use crate::money::{Money, MoneyError};
 
 /// Why credit was granted.
@@ -110,6 +110,43 @@ pub fn allocate_spend(
         left = left.checked_sub(take)?;
     }
     Ok(parts)
+}
+
+/// A credit grant as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditGrant {
+    /// Its id.
+    pub id: CreditGrantId,
+    /// Whose wallet.
+    pub user_id: UserId,
+    /// Why it was granted.
+    pub reason: GrantReason,
+    /// Granted amount.
+    pub amount: Money,
+    /// Unspent, unexpired amount (kept equal to the sum of the grant's ledger entries).
+    pub remaining: Money,
+    /// When granted.
+    pub granted_at: DateTime<Utc>,
+    /// When what is left expires; never for commission credit.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the expiry ran.
+    pub expired_at: Option<DateTime<Utc>>,
+}
+
+/// A recorded spend, with what its first answer said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditSpend {
+    /// Its id.
+    pub id: CreditSpendId,
+    /// The caller's reference (idempotency key).
+    pub reference: String,
+    /// Amount spent.
+    pub amount: Money,
+    /// When.
+    pub spent_at: DateTime<Utc>,
+    /// Credit available right after the spend, as first answered (replays repeat it);
+    /// unknown for spends recorded before it was kept.
+    pub available_after: Option<Money>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The Partner track (SPEC: Partner program): the agreement a user signs to become a
 //! Partner, and the conditions for going back to Basic.
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::domain::commission::Track;
@@ -104,6 +105,23 @@ pub fn may_downgrade(
         return Err(DowngradeRefused::PayoutsInFlight(payouts_in_flight));
     }
     Ok(())
+}
+
+/// A stored signature of the partner agreement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// The agreement's version.
+    pub agreement_version: String,
+    /// SHA-256 of the agreement's text.
+    pub agreement_sha256: String,
+    /// The typed full name.
+    pub full_name: String,
+    /// Where it was signed from.
+    pub ip: Option<String>,
+    /// With what browser.
+    pub user_agent: Option<String>,
+    /// When.
+    pub signed_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -320,6 +320,49 @@ impl StripeCall {
     }
 }
 
+/// A user's connected account as we last heard of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeAccount {
+    /// Stripe's id (`acct_…`).
+    pub account_id: String,
+    /// Payouts enabled, requirements due.
+    pub state: ConnectState,
+}
+
+/// A payout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payout {
+    /// Id.
+    pub id: PayoutId,
+    /// Whose.
+    pub user_id: UserId,
+    /// How much.
+    pub amount: Money,
+    /// Where it is.
+    pub status: PayoutStatus,
+    /// The connected account it goes to.
+    pub stripe_account_id: String,
+    /// Stripe's transfer (`tr_…`), once sent.
+    pub transfer_id: Option<String>,
+    /// Stripe's payout to the bank (`po_…`), once sent.
+    pub stripe_payout_id: Option<String>,
+    /// Stripe's reversal of the transfer (`trr_…`), when a failed payout's money was
+    /// taken back from the connected account.
+    pub transfer_reversal_id: Option<String>,
+    /// Earliest expected arrival at the bank.
+    pub arrival_earliest: Option<NaiveDate>,
+    /// Latest expected arrival at the bank.
+    pub arrival_latest: Option<NaiveDate>,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// When it was requested.
+    pub requested_at: DateTime<Utc>,
+    /// When Stripe accepted it.
+    pub processing_at: Option<DateTime<Utc>>,
+    /// When it was paid or failed.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

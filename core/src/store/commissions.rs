@@ -5,49 +5,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
+use crate::domain::commission::Commission;
 use crate::domain::commission::{CommissionStatus, Track};
+use crate::domain::earnings::{Counters, EarningsBucket, Interval, LedgerFilter, LedgerLine};
 use crate::domain::ledger::Account;
 use crate::error::StoreError;
 use crate::ids::{CommissionId, CreditGrantId, PurchaseId, UserId};
-use crate::money::{Money, Rate};
+use crate::money::Rate;
 use crate::store::credit::usd;
-
-/// A stored commission.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Commission {
-    /// Its id.
-    pub id: CommissionId,
-    /// The purchase that earned it.
-    pub purchase_id: PurchaseId,
-    /// Who earns it.
-    pub referrer_id: UserId,
-    /// Who bought.
-    pub referred_user_id: UserId,
-    /// The referrer's track when the purchase happened.
-    pub track: Track,
-    /// The rate applied.
-    pub rate: Rate,
-    /// The purchase's cash part.
-    pub cash: Money,
-    /// What it earned at purchase time.
-    pub original_amount: Money,
-    /// What it is worth now (after refunds).
-    pub amount: Money,
-    /// Where it is paid.
-    pub destination: Account,
-    /// Where it stands.
-    pub status: CommissionStatus,
-    /// When it was earned (the purchase time).
-    pub earned_at: DateTime<Utc>,
-    /// When its hold ends.
-    pub eligible_at: DateTime<Utc>,
-    /// When it was paid.
-    pub paid_at: Option<DateTime<Utc>>,
-    /// When it was cancelled or reversed.
-    pub closed_at: Option<DateTime<Utc>>,
-    /// The wallet credit it was paid as (Basic).
-    pub credit_grant_id: Option<CreditGrantId>,
-}
 
 struct CommissionRow {
     id: CommissionId,
@@ -186,31 +151,6 @@ pub async fn update_state(
     Ok(())
 }
 
-/// One line of a referrer's commission ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedgerLine {
-    /// The commission.
-    pub id: CommissionId,
-    /// When it was earned.
-    pub earned_at: DateTime<Utc>,
-    /// The referred buyer's e-mail.
-    pub referred_email: String,
-    /// The referred buyer's platform id.
-    pub referred_user_id: String,
-    /// The platform's id for the purchase.
-    pub purchase_id: String,
-    /// What it earned at purchase time.
-    pub original_amount: Money,
-    /// What it is worth now.
-    pub amount: Money,
-    /// Where it stands.
-    pub status: CommissionStatus,
-    /// When its hold ends.
-    pub eligible_at: DateTime<Utc>,
-    /// When it was paid.
-    pub paid_at: Option<DateTime<Utc>>,
-}
-
 struct LedgerRow {
     id: CommissionId,
     earned_at: DateTime<Utc>,
@@ -222,34 +162,6 @@ struct LedgerRow {
     status: CommissionStatus,
     eligible_at: DateTime<Utc>,
     paid_at: Option<DateTime<Utc>>,
-}
-
-/// Which lines of a ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LedgerFilter {
-    /// Only this status.
-    pub status: Option<CommissionStatus>,
-    /// Earned at or after.
-    pub from: Option<DateTime<Utc>>,
-    /// Earned before.
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl LedgerFilter {
-    /// Lines earned from day `from` through day `to` (UTC, both included) with `status`;
-    /// `from` after `to` simply matches nothing.
-    pub fn days(
-        status: Option<CommissionStatus>,
-        from: Option<NaiveDate>,
-        to: Option<NaiveDate>,
-    ) -> Self {
-        let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-        Self {
-            status,
-            from: from.and_then(midnight),
-            until: to.and_then(|d| d.succ_opt()).and_then(midnight),
-        }
-    }
 }
 
 /// Up to `limit` lines of a referrer's ledger, newest first, after `(earned_at, id)`.
@@ -304,41 +216,11 @@ pub async fn ledger_page(
     .collect()
 }
 
-/// Commission totals of one period.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EarningsBucket {
-    /// First day of the period.
-    pub start: NaiveDate,
-    /// Earned at purchase time.
-    pub earned: Money,
-    /// Still in the hold.
-    pub pending: Money,
-    /// Past the hold, not yet paid.
-    pub eligible: Money,
-    /// Paid (net of partial refunds).
-    pub paid: Money,
-    /// Lost to refunds (cancelled, reversed, or the refunded part).
-    pub refunded: Money,
-}
-
-/// The granularity of an earnings chart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interval {
-    /// Calendar days (UTC).
-    Day,
-    /// ISO weeks, starting Monday (UTC).
-    Week,
-    /// Calendar months (UTC).
-    Month,
-}
-
-impl Interval {
-    fn as_sql(self) -> &'static str {
-        match self {
-            Interval::Day => "day",
-            Interval::Week => "week",
-            Interval::Month => "month",
-        }
+fn interval_sql(interval: Interval) -> &'static str {
+    match interval {
+        Interval::Day => "day",
+        Interval::Week => "week",
+        Interval::Month => "month",
     }
 }
 
@@ -384,7 +266,7 @@ pub async fn earnings(
            from buckets b left join totals t on t.start = b.start
            order by b.start"#,
         referrer as _,
-        interval.as_sql(),
+        interval_sql(interval),
         from,
         to,
     )
@@ -405,21 +287,6 @@ pub async fn earnings(
             })
         })
         .collect()
-}
-
-/// A referrer's counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Counters {
-    /// Attributed signups.
-    pub referrals: i64,
-    /// Referred users with a qualifying purchase.
-    pub conversions: i64,
-    /// Commission in the hold or eligible.
-    pub pending_earnings: Money,
-    /// Commission paid, net of reversals.
-    pub paid_earnings: Money,
-    /// Clicks on their link.
-    pub clicks: i64,
 }
 
 struct CountersRow {

@@ -5,31 +5,11 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
+use crate::domain::credit::{CreditGrant, CreditSpend};
 use crate::domain::credit::{GrantBalance, GrantReason};
 use crate::error::StoreError;
 use crate::ids::{CreditGrantId, CreditSpendId, UserId};
 use crate::money::{Currency, Money};
-
-/// A credit grant as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreditGrant {
-    /// Its id.
-    pub id: CreditGrantId,
-    /// Whose wallet.
-    pub user_id: UserId,
-    /// Why it was granted.
-    pub reason: GrantReason,
-    /// Granted amount.
-    pub amount: Money,
-    /// Unspent, unexpired amount (kept equal to the sum of the grant's ledger entries).
-    pub remaining: Money,
-    /// When granted.
-    pub granted_at: DateTime<Utc>,
-    /// When what is left expires; never for commission credit.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// When the expiry ran.
-    pub expired_at: Option<DateTime<Utc>>,
-}
 
 impl CreditGrant {
     /// What the spending rules need of this grant.
@@ -218,22 +198,6 @@ pub async fn lock_spendable(
     .into_iter()
     .map(|row| CreditGrant::try_from(row).map(|g| g.balance()))
     .collect()
-}
-
-/// A recorded spend, with what its first answer said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreditSpend {
-    /// Its id.
-    pub id: CreditSpendId,
-    /// The caller's reference (idempotency key).
-    pub reference: String,
-    /// Amount spent.
-    pub amount: Money,
-    /// When.
-    pub spent_at: DateTime<Utc>,
-    /// Credit available right after the spend, as first answered (replays repeat it);
-    /// unknown for spends recorded before it was kept.
-    pub available_after: Option<Money>,
 }
 
 struct SpendRow {

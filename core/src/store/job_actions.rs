@@ -3,25 +3,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
+use crate::domain::operations::JobAction;
+use crate::domain::operations::JobRow;
 use crate::error::StoreError;
-use crate::store::jobs::JobRow;
-
-/// An operator's action, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobAction {
-    /// The job.
-    pub job_id: String,
-    /// Its queue.
-    pub queue: String,
-    /// `RETRY` or `DISCARD`.
-    pub action: String,
-    /// Who: the admin key's name, or `cli:<user>`.
-    pub actor: String,
-    /// Why (discards).
-    pub reason: Option<String>,
-    /// When.
-    pub at: DateTime<Utc>,
-}
 
 /// Records an action on `row`.
 pub async fn insert(

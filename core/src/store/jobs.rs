@@ -45,34 +45,9 @@ use apalis_core::task::task_id::TaskId;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
+use crate::domain::operations::JobRow;
 use crate::error::StoreError;
 use crate::jobs::{Job, JobId};
-
-/// A job as operators see it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct JobRow {
-    /// apalis task id (ULID).
-    pub id: String,
-    /// Queue name.
-    pub queue: String,
-    /// apalis's status: Pending, Queued, Running, Done, Failed or Killed.
-    pub status: String,
-    /// How it reads to an operator: `pending`, `scheduled`, `running`, `failed` or
-    /// `done`, as the `job_states` view of the schema defines them.
-    pub state: String,
-    /// Attempts so far.
-    pub attempts: i32,
-    /// Attempts allowed.
-    pub max_attempts: i32,
-    /// When it may run next.
-    pub run_at: DateTime<Utc>,
-    /// The last result or error, as apalis recorded it.
-    pub last_error: Option<String>,
-    /// The job payload as JSON text.
-    pub payload: String,
-    /// When it finished (done, or failed for the last time).
-    pub done_at: Option<DateTime<Utc>>,
-}
 
 /// Inserts `job` into its queue on `conn` (the caller's transaction), to run at `due_at`
 /// or as soon as a worker is free.

@@ -1,31 +1,14 @@
 //! The Partner track: agreement signatures and what going back to Basic depends on.
 
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 use crate::domain::commission::Track;
+use crate::domain::partner::Signature;
 use crate::error::StoreError;
 use crate::ids::UserId;
 use crate::money::Money;
 use crate::store::credit::usd;
-
-/// A stored signature of the partner agreement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signature {
-    /// The agreement's version.
-    pub agreement_version: String,
-    /// SHA-256 of the agreement's text.
-    pub agreement_sha256: String,
-    /// The typed full name.
-    pub full_name: String,
-    /// Where it was signed from.
-    pub ip: Option<String>,
-    /// With what browser.
-    pub user_agent: Option<String>,
-    /// When.
-    pub signed_at: DateTime<Utc>,
-}
 
 /// Records a signature and makes the user a Partner.
 pub async fn sign(

@@ -14,7 +14,7 @@ use crate::ids::{CommissionId, CreditGrantId, RefundId};
 use crate::jobs::{self, PayCommission};
 use crate::store::commissions;
 
-pub use crate::store::commissions::Commission;
+pub use crate::domain::commission::Commission;
 use crate::store::credit;
 use crate::store::purchases;
 use crate::usecases::ledger;

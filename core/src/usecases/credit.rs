@@ -5,12 +5,13 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
+use crate::domain::credit::CreditGrant;
 use crate::domain::ledger::{Account, Concerning, EntryKind, Posting};
 use crate::error::StoreError;
 use crate::ids::UserId;
 use crate::money::Money;
 use crate::settings::ProgramSettings;
-use crate::store::credit::{self as store, CreditGrant};
+use crate::store::credit as store;
 use crate::store::users;
 use crate::usecases::ledger;
 

@@ -6,13 +6,14 @@ use futures::Stream;
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
 
+use crate::domain::earnings::Counters;
 use crate::domain::paging::Cursor;
 use crate::error::StoreError;
 use crate::ids::{CommissionId, UserId};
 use crate::money::Money;
-use crate::store::commissions::{self, Counters};
+use crate::store::commissions;
 
-pub use crate::store::commissions::{EarningsBucket, Interval, LedgerFilter, LedgerLine};
+pub use crate::domain::earnings::{EarningsBucket, Interval, LedgerFilter, LedgerLine};
 use crate::store::users;
 use crate::usecases::UserLookupError;
 

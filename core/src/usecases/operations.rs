@@ -9,9 +9,9 @@ use sqlx::PgConnection;
 use crate::error::StoreError;
 use crate::store::{job_actions, jobs};
 
-pub use crate::store::job_actions::JobAction;
+pub use crate::domain::operations::JobAction;
 
-pub use crate::store::jobs::JobRow;
+pub use crate::domain::operations::JobRow;
 
 /// The states an operator filters by.
 pub const JOB_STATES: &[&str] = &["pending", "scheduled", "running", "failed", "done"];
@@ -169,6 +169,6 @@ pub async fn database_answers(pool: &sqlx::PgPool) -> Result<(), StoreError> {
 pub async fn recent_payouts(
     conn: &mut PgConnection,
     limit: i64,
-) -> Result<Vec<(String, crate::store::payouts::Payout)>, StoreError> {
+) -> Result<Vec<(String, crate::domain::payout::Payout)>, StoreError> {
     crate::store::payouts::recent(conn, limit).await
 }

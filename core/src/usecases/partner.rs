@@ -4,10 +4,12 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::domain::commission::Track;
+use crate::domain::partner::Signature;
 use crate::domain::partner::{self, DowngradeRefused, UpgradeRefused};
+use crate::domain::user::User;
 use crate::error::StoreError;
 use crate::money::Money;
-use crate::store::partners::{self, Signature};
+use crate::store::partners;
 use crate::store::users;
 
 /// A signature of the partner agreement, as the user gave it.
@@ -53,10 +55,7 @@ pub struct PartnerStatus {
     pub referral_balance: Money,
 }
 
-async fn status_of(
-    conn: &mut PgConnection,
-    user: &users::User,
-) -> Result<PartnerStatus, StoreError> {
+async fn status_of(conn: &mut PgConnection, user: &User) -> Result<PartnerStatus, StoreError> {
     Ok(PartnerStatus {
         track: users::track(conn, user.id).await?,
         signature: partners::latest_signature(conn, user.id).await?,

@@ -13,21 +13,21 @@ use sqlx::{PgConnection, PgPool};
 use crate::domain::commission::Track;
 use crate::domain::paging::Cursor;
 use crate::domain::payout::{
-    self, PayoutEvent, PayoutMoney, PayoutRefused, PayoutStatus, PayoutStep,
-    StripeCall,
+    self, PayoutEvent, PayoutMoney, PayoutRefused, PayoutStatus, PayoutStep, StripeCall,
 };
+use crate::domain::user::User;
 use crate::error::StoreError;
 use crate::ids::PayoutId;
 use crate::jobs::{self, ReversePayoutTransfer, SendPayoutTransfer};
 use crate::money::Money;
-use crate::settings::ProgramSettings;
-use crate::store::users::{self, User};
-use crate::store::{payouts, stripe_keys};
 use crate::payments::{EventKind, GatewayError, PaymentProvider, PayoutObject, ProviderEvent};
+use crate::settings::ProgramSettings;
+use crate::store::users;
+use crate::store::{payouts, stripe_keys};
 use crate::usecases::email::queue_email;
 use crate::usecases::ledger;
 
-pub use crate::store::payouts::{Payout, StripeAccount};
+pub use crate::domain::payout::{Payout, StripeAccount};
 
 /// Why a payout flow was refused or could not finish; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -687,4 +687,3 @@ mod mail {
         }
     }
 }
-

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
+use crate::domain::commission::Commission;
 use crate::domain::commission::{self, CommissionStatus, NoCommission, PaymentOutcome};
 use crate::domain::ledger::{Account, Concerning, EntryKind, Posting};
 use crate::error::StoreError;
@@ -17,12 +18,12 @@ use crate::ids::CommissionId;
 use crate::jobs::{self, MakeCommissionEligible, ReverseCommission};
 use crate::money::Money;
 use crate::settings::ProgramSettings;
-use crate::store::commissions::{self, Commission};
+use crate::store::commissions;
 use crate::store::purchases::{
     self, InsertPurchaseError, InsertRefundError, NewPurchase, NewRefund,
 };
 
-pub use crate::store::purchases::{Purchase, Refund};
+pub use crate::domain::purchase::{Purchase, Refund};
 use crate::store::users;
 use crate::usecases::ledger;
 use crate::usecases::wallet::{self, SpendError};

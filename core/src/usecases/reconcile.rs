@@ -14,9 +14,9 @@ use crate::error::StoreError;
 use crate::jobs::{
     self, ExpireSignupCredit, MakeCommissionEligible, PayCommission, Reconcile, SendPayoutTransfer,
 };
+use crate::payments::{BankPayoutState, PaymentProvider};
 use crate::store::jobs as jobs_store;
 use crate::store::{payouts, reconcile};
-use crate::payments::{BankPayoutState, PaymentProvider};
 use crate::usecases::payouts::{EventOutcome, settle_found};
 
 /// How the sweep judges "overdue" and "old".

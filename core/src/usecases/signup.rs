@@ -8,12 +8,13 @@ use sqlx::PgConnection;
 use crate::domain::attribution::{self, Attribution, Candidate, NewUser, NotAttributed, Referrer};
 use crate::domain::email::EmailAddress;
 use crate::domain::referral_code;
+use crate::domain::user::User;
 use crate::error::StoreError;
 use crate::ids::{ClickId, UserId};
 use crate::jobs::{self, ExpireSignupCredit, GrantSignupCredit};
 use crate::settings::ProgramSettings;
 use crate::store::clicks;
-use crate::store::users::{self, InsertUserError, NewUserRow, User};
+use crate::store::users::{self, InsertUserError, NewUserRow};
 
 /// A signup as the platform reports it.
 #[derive(Debug, Clone)]

@@ -2,7 +2,8 @@
 
 use sqlx::PgConnection;
 
-use crate::store::users::{self, User};
+use crate::domain::user::User;
+use crate::store::users;
 use crate::usecases::UserLookupError;
 
 /// A user and the platform id of their referrer.

@@ -5,12 +5,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::domain::credit::{self, SpendRefused};
+use crate::domain::credit::{CreditGrant, CreditSpend};
 use crate::domain::ledger::{self, Account, Concerning, Entry, EntryKind, Posting};
+use crate::domain::user::User;
 use crate::error::StoreError;
 use crate::money::Money;
-use crate::store::credit::{self as store, CreditGrant, CreditSpend, NewSpend};
+use crate::store::credit::{self as store, NewSpend};
 use crate::store::ledger as ledger_store;
-use crate::store::users::{self, User};
+use crate::store::users;
 use crate::usecases::UserLookupError;
 
 /// A wallet as its owner sees it.
