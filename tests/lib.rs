@@ -5,6 +5,7 @@ pub mod fake_stripe;
 pub mod faults;
 pub mod invariants;
 pub mod smtp_capture;
+pub mod smtp_server;
 
 /// Logs of the stand-in binaries: `RUST_LOG`, `info` by default.
 pub fn init_logging() {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use referral_core::{Clock, SystemClock};
 
+use crate::smtp_server::{self, Mailbox};
+
 /// A message the SMTP capture received.
 #[derive(Debug, Clone)]
 pub struct CapturedMail {
@@ -30,56 +32,27 @@ impl CapturedMail {
 /// Until when the server refuses mail (451, "try again later").
 type RefuseUntil = Arc<Mutex<Option<std::time::Instant>>>;
 
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Capture {
     mails: Arc<Mutex<Vec<CapturedMail>>>,
     /// Where each message is also written as an `.eml` file, if anywhere.
     directory: Option<std::path::PathBuf>,
-    current_to: Vec<String>,
-    current_data: Vec<u8>,
     refuse_until: RefuseUntil,
 }
 
-impl mailin_embedded::Handler for Capture {
-    fn mail(
-        &mut self,
-        _ip: std::net::IpAddr,
-        _domain: &str,
-        _from: &str,
-    ) -> mailin_embedded::Response {
-        let refusing = self
+impl Mailbox for Capture {
+    fn accepting(&self) -> bool {
+        !self
             .refuse_until
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|until| std::time::Instant::now() < until);
-        if refusing {
-            mailin_embedded::Response::custom(451, "Try again later".into())
-        } else {
-            mailin_embedded::response::OK
-        }
+            .is_some_and(|until| std::time::Instant::now() < until)
     }
 
-    fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        to: &[String],
-    ) -> mailin_embedded::Response {
-        self.current_to = to.to_vec();
-        self.current_data.clear();
-        mailin_embedded::response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.current_data.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> mailin_embedded::Response {
+    fn deliver(&self, to: Vec<String>, data: Vec<u8>) {
         let mail = CapturedMail {
-            to: std::mem::take(&mut self.current_to),
-            data: String::from_utf8_lossy(&self.current_data).into_owned(),
+            to,
+            data: String::from_utf8_lossy(&data).into_owned(),
         };
         if let Some(directory) = &self.directory {
             let name = format!("{}.eml", SystemClock.now().format("%Y%m%dT%H%M%S%.6fZ"));
@@ -93,7 +66,6 @@ impl mailin_embedded::Handler for Capture {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(mail);
-        mailin_embedded::response::OK
     }
 }
 
@@ -122,15 +94,7 @@ impl SmtpCapture {
         };
         let mails = capture.mails.clone();
         let refuse_until = capture.refuse_until.clone();
-        let mut server = mailin_embedded::Server::new(capture);
-        // lettre pools connections and mailin serves one per thread: room for several workers.
-        server
-            .with_name("capture.test")
-            .with_num_threads(64)
-            .with_tcp_listener(listener);
-        std::thread::spawn(move || {
-            let _ = server.serve();
-        });
+        smtp_server::serve(listener, "capture.test", Arc::new(capture));
         Ok(Self {
             url,
             mails,

@@ -65,8 +65,7 @@ impl Driver {
                          "--disable-gpu", "--window-size=1100,1600"]
             }),
         );
-        ClientBuilder::rustls()
-            .unwrap()
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&self.url)
             .await

@@ -26,24 +26,23 @@ fn silent_smtp() -> String {
     url
 }
 
+/// The test suite's SMTP receiver, shared by file: this crate cannot depend on the
+/// tests crate, which depends on it.
+#[path = "../../tests/smtp_server.rs"]
+mod smtp_server;
+
 /// An SMTP server that accepts every message and counts them.
 fn counting_smtp() -> (String, Arc<Mutex<usize>>) {
-    #[derive(Clone)]
     struct Count(Arc<Mutex<usize>>);
-    impl mailin_embedded::Handler for Count {
-        fn data_end(&mut self) -> mailin_embedded::Response {
+    impl smtp_server::Mailbox for Count {
+        fn deliver(&self, _to: Vec<String>, _data: Vec<u8>) {
             *self.0.lock().unwrap() += 1;
-            mailin_embedded::response::OK
         }
     }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("smtp://{}", listener.local_addr().unwrap());
     let count = Arc::new(Mutex::new(0));
-    let mut server = mailin_embedded::Server::new(Count(count.clone()));
-    server.with_name("count.test").with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
+    smtp_server::serve(listener, "count.test", Arc::new(Count(count.clone())));
     (url, count)
 }
 

@@ -16,15 +16,17 @@ use referral_core::domain::page_tokens::TokenError;
 use referral_core::domain::paging::Cursor;
 use referral_core::domain::partner::current_agreement;
 use referral_core::domain::referrals::{ReferralStatus, Referred};
-use referral_core::money::Currency;
+use referral_core::usecases::dashboard::{
+    self as read_model, DashboardQuery as DashboardReadQuery, DashboardView,
+};
 use referral_core::usecases::earnings::{self, Interval, LedgerFilter};
 use referral_core::usecases::partner::{self, SignAgreement};
-use referral_core::usecases::{pages, payouts, referrals, users, wallet};
+use referral_core::usecases::{pages, payouts};
 use serde::Deserialize;
 
 use super::{Framing, flash, layout, page_response, see_other, usd};
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::routes::clicks::visitor_ip;
 use crate::routes::commissions::csv_download;
 use crate::routes::dto::{UserView, url_with};
@@ -48,11 +50,22 @@ pub fn dashboard_path(token: &str, extra: &[(&str, &str)]) -> String {
     url.trim_start_matches("http://pages.invalid").to_owned()
 }
 
-/// A page error: its status and what it says.
+/// A page error: its code (whose status the page answers, as the JSON API does) and
+/// what it says.
 #[derive(Debug)]
-struct Refusal(StatusCode, String);
+struct Refusal {
+    code: ErrorCode,
+    message: String,
+}
 
 impl Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
     fn token(error: TokenError) -> Self {
         let message = match error {
             TokenError::Expired => {
@@ -62,21 +75,18 @@ impl Refusal {
                 "This link is not valid. Open your referral dashboard from the app."
             }
         };
-        Self(StatusCode::UNAUTHORIZED, message.into())
+        Self::new(ErrorCode::Unauthenticated, message)
     }
 
     fn api(error: ApiError) -> Self {
         let body = error.body();
-        Self(
-            StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            body.message.clone(),
-        )
+        Self::new(body.code, body.message.clone())
     }
 
     fn page(self, state: &AppState) -> Response {
-        let Refusal(status, message) = self;
+        let Refusal { code, message } = self;
         page_response(
-            status,
+            code.status(),
             layout(
                 "Referral dashboard",
                 &state.config.pages,
@@ -131,8 +141,8 @@ impl Filters {
                     .into_iter()
                     .find(|s| s.as_str().eq_ignore_ascii_case(text))
                     .ok_or_else(|| {
-                        Refusal(
-                            StatusCode::UNPROCESSABLE_ENTITY,
+                        Refusal::new(
+                            ErrorCode::InvalidField,
                             format!("status: `{text}` is not a commission status"),
                         )
                     })?,
@@ -143,8 +153,8 @@ impl Filters {
             Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map(Some)
                 .map_err(|_| {
-                    Refusal(
-                        StatusCode::UNPROCESSABLE_ENTITY,
+                    Refusal::new(
+                        ErrorCode::InvalidField,
                         format!("{field}: `{text}` is not a date (YYYY-MM-DD)"),
                     )
                 }),
@@ -222,35 +232,36 @@ async fn render(state: &AppState, query: &DashboardQuery) -> Result<Markup, Refu
         _ => Interval::Week,
     };
     let now = state.clock.now();
-    let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
-    let profile = users::profile(&mut conn, &user_id).await?;
-    let share = UserView::of(&profile, state);
-    let card = earnings::stats(&mut conn, &user_id).await?;
-    let referred = referrals::page(
-        &mut conn,
-        &user_id,
-        None,
-        query.referrals_after.as_deref().and_then(Cursor::decode),
-        PAGE_SIZE,
-    )
-    .await?;
-    let ledger = earnings::ledger(
-        &mut conn,
-        &user_id,
-        filters.ledger(),
-        query.ledger_after.as_deref().and_then(Cursor::decode),
-        PAGE_SIZE,
-    )
-    .await?;
     let today = now.date_naive();
-    let chart_from = chart_start(interval, today);
-    let chart = earnings::over_time(&mut conn, &user_id, interval, chart_from, today).await?;
-    let wallet = wallet::view(&mut conn, now, Money::zero(Currency::Usd), &user_id).await?;
-    let partner = partner::status(&mut conn, &user_id).await?;
-    let stripe = payouts::stripe_status(&mut conn, &user_id).await?;
-    let readiness = payouts::readiness(&mut conn, &state.settings, &user_id).await?;
-    let payout_history = payouts::history(&mut conn, &user_id, None, 10).await?;
-    drop(conn);
+    let view = read_model::view(
+        &state.pool,
+        &state.settings,
+        now,
+        &user_id,
+        &DashboardReadQuery {
+            ledger: filters.ledger(),
+            ledger_after: query.ledger_after.as_deref().and_then(Cursor::decode),
+            referrals_after: query.referrals_after.as_deref().and_then(Cursor::decode),
+            page_size: PAGE_SIZE,
+            interval,
+            chart: (chart_start(interval, today), today),
+            payouts: 10,
+        },
+    )
+    .await?;
+    let DashboardView {
+        profile,
+        stats: card,
+        referred,
+        ledger,
+        chart,
+        wallet,
+        partner,
+        stripe,
+        readiness,
+        payouts: payout_history,
+    } = view;
+    let share = UserView::of(&profile, state);
 
     let token = query.token.as_str();
     let notice = match query.notice.as_deref() {
@@ -586,9 +597,9 @@ async fn upgrade(
         let user_id = viewer(&state, &form.token).await?;
         let full_name = form.full_name.trim();
         if full_name.is_empty() || full_name.chars().count() > 200 {
-            return Err(Refusal(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "full_name: type your full name (up to 200 characters) to sign".into(),
+            return Err(Refusal::new(
+                ErrorCode::InvalidField,
+                "full_name: type your full name (up to 200 characters) to sign",
             ));
         }
         let agreement = current_agreement();
@@ -699,9 +710,9 @@ async fn connect_stripe(state: Data<&AppState>, form: poem::Result<Form<TokenFor
 
 /// A request missing a field the page needs (the token, a form field): a page saying so.
 fn unreadable(state: &AppState) -> Response {
-    Refusal(
-        StatusCode::BAD_REQUEST,
-        "This request is incomplete. Open your referral dashboard again from the app.".into(),
+    Refusal::new(
+        ErrorCode::MalformedRequest,
+        "This request is incomplete. Open your referral dashboard again from the app.",
     )
     .page(state)
 }
@@ -716,8 +727,8 @@ fn after_form(
 ) -> Response {
     match outcome {
         Ok(()) => see_other(&dashboard_path(token, &[("notice", notice)])),
-        Err(Refusal(status, message)) => page_response(
-            status,
+        Err(Refusal { code, message }) => page_response(
+            code.status(),
             layout(
                 "Referral dashboard",
                 &state.config.pages,
@@ -761,12 +772,12 @@ mod tests {
 
     #[test]
     fn ledger_filters_name_the_field_they_cannot_read() {
-        let Err(Refusal(status, message)) = Filters::read(Some("LOST"), None, None) else {
+        let Err(Refusal { code, message }) = Filters::read(Some("LOST"), None, None) else {
             panic!("an unknown status is refused");
         };
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(code.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(message.starts_with("status:"));
-        let Err(Refusal(_, message)) = Filters::read(None, None, Some("27/11/2026")) else {
+        let Err(Refusal { message, .. }) = Filters::read(None, None, Some("27/11/2026")) else {
             panic!("a date in another format is refused");
         };
         assert!(message.starts_with("to:"));

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::{Framing, flash, layout, page_response, see_other, usd};
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 const SESSION_COOKIE: &str = "ops_session";
 const LOGIN_CSRF_COOKIE: &str = "ops_login_csrf";
@@ -92,7 +92,7 @@ fn failure(state: &AppState, error: ApiError) -> Response {
     let body = error.body();
     console_page(
         state,
-        StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body.code.status(),
         "Operations",
         html! { p.flash.error role="alert" { (body.message) } p { a href="/ops" { "Back to the console" } } },
     )
@@ -117,7 +117,7 @@ async fn operator(state: &AppState, req: &Request, csrf: &str) -> Result<ApiKey,
 fn refused_form(state: &AppState) -> Response {
     console_page(
         state,
-        StatusCode::FORBIDDEN,
+        ErrorCode::Forbidden.status(),
         "Operations",
         html! {
             p.flash.error role="alert" { "This form is stale or was not sent from the console. Nothing was changed." }
@@ -221,10 +221,10 @@ async fn login(
             }
             response
         }
-        Err(error) if error.body().status >= 500 => failure(&state, error),
+        Err(error) if error.body().code.status().is_server_error() => failure(&state, error),
         Err(_) => login_page(
             &state,
-            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated.status(),
             Some("That is not a live admin API key."),
         ),
     }

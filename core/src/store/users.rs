@@ -173,6 +173,17 @@ pub async fn track(conn: &mut PgConnection, id: UserId) -> Result<Track, StoreEr
     .await?)
 }
 
+/// A user's commission track as of the caller's snapshot, without a lock: for reads that
+/// show it, never for a decision a write depends on (use [`track`] there).
+pub async fn track_unlocked(conn: &mut PgConnection, id: UserId) -> Result<Track, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"select track as "track: Track" from users where id = $1"#,
+        id as _
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
 /// The e-mail address of a user.
 pub async fn email_of(conn: &mut PgConnection, id: UserId) -> Result<String, StoreError> {
     Ok(

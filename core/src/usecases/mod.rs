@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod clicks;
 pub mod commissions;
 pub mod credit;
+pub mod dashboard;
 pub mod earnings;
 pub mod email;
 pub mod ledger;

@@ -57,7 +57,7 @@ pub struct PartnerStatus {
 
 async fn status_of(conn: &mut PgConnection, user: &User) -> Result<PartnerStatus, StoreError> {
     Ok(PartnerStatus {
-        track: users::track(conn, user.id).await?,
+        track: users::track_unlocked(conn, user.id).await?,
         signature: partners::latest_signature(conn, user.id).await?,
         referral_balance: partners::referral_balance(conn, user.id).await?,
     })

@@ -155,7 +155,7 @@ pub async fn readiness(
     platform_user_id: &str,
 ) -> Result<Result<Money, payout::PayoutRefused>, PayoutError> {
     let user = user(conn, platform_user_id).await?;
-    let track = users::track(conn, user.id).await?;
+    let track = users::track_unlocked(conn, user.id).await?;
     let account = payouts::stripe_account(conn, user.id).await?;
     let available = crate::store::partners::referral_balance(conn, user.id).await?;
     Ok(payout::may_request(
