@@ -116,9 +116,10 @@ pub struct Leg {
 }
 
 /// One movement of money in one user's accounts: every leg is appended together, with
-/// one kind, one instant and the same references. Built only through the constructors
-/// below, so each kind has the shape the ledger expects (a move between two accounts
-/// nets to zero; money that comes in from, or goes out to, the world is one leg).
+/// one kind, one instant and the same references. The use cases build them with the
+/// constructors below, which give each movement the shape the ledger expects (a move
+/// between two accounts nets to zero; money that comes in from, or goes out to, the
+/// world is one leg).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posting {
     /// Whose accounts.
@@ -163,16 +164,14 @@ impl Posting {
         amount: Money,
         occurred_at: DateTime<Utc>,
     ) -> Self {
-        Self {
+        Self::inflow(
             user_id,
             kind,
             concerning,
-            legs: vec![Leg {
-                account,
-                amount: amount.negated(),
-            }],
+            account,
+            amount.negated(),
             occurred_at,
-        }
+        )
     }
 
     /// `amount` moves from one of the user's accounts to another (a commission past its
