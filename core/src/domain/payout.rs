@@ -32,11 +32,6 @@ impl PayoutStatus {
             PayoutStatus::Failed => "FAILED",
         }
     }
-
-    /// Whether nothing can change it any more.
-    pub fn is_final(self) -> bool {
-        matches!(self, PayoutStatus::Paid | PayoutStatus::Failed)
-    }
 }
 
 /// What Stripe last told us about a user's connected account.
