@@ -25,6 +25,18 @@ impl TestApp {
         assert_eq!(self.referral_balance("ana").await, Decimal::from(balance));
     }
 
+    /// Ana, an onboarded Partner with $30, has requested all of it and the payout job
+    /// sent it: her account id, the payout id and Stripe's bank payout id.
+    pub(crate) async fn payout_of_30_sent(&self) -> (String, String, String) {
+        self.partner_with_balance(30).await;
+        let account_id = self.onboarded().await;
+        let (_, payout) = self.request_payout("ana", json!({})).await;
+        let payout_id = payout["payout_id"].as_str().unwrap().to_owned();
+        self.run_due_jobs().await;
+        let po = self.stripe_payout_id(&payout_id).await;
+        (account_id, payout_id, po)
+    }
+
     pub(crate) async fn referral_balance(&self, user_id: &str) -> Decimal {
         sqlx::query_scalar(
             "select coalesce(sum(amount), 0) from ledger_entries e join users u on u.id = e.user_id
@@ -500,12 +512,7 @@ async fn a_network_outage_is_retried_and_a_closed_account_fails_the_payout_at_on
 #[sqlx::test(migrations = false)]
 async fn webhooks_need_a_fresh_valid_signature_and_apply_once(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    app.partner_with_balance(30).await;
-    app.onboarded().await;
-    let (_, payout) = app.request_payout("ana", json!({})).await;
-    let payout_id = payout["payout_id"].as_str().unwrap().to_owned();
-    app.run_due_jobs().await;
-    let po = app.stripe_payout_id(&payout_id).await;
+    let (_, payout_id, po) = app.payout_of_30_sent().await;
 
     // The bank refuses: Stripe returns the money to Ana's Stripe balance and tells us.
     let event = app
@@ -680,12 +687,7 @@ async fn an_operators_retry_after_a_refused_reversal_is_a_new_request_and_takes_
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool).await;
-    app.partner_with_balance(30).await;
-    let account_id = app.onboarded().await;
-    let (_, payout) = app.request_payout("ana", json!({})).await;
-    let payout_id = payout["payout_id"].as_str().unwrap().to_owned();
-    app.run_due_jobs().await;
-    let po = app.stripe_payout_id(&payout_id).await;
+    let (account_id, payout_id, po) = app.payout_of_30_sent().await;
 
     // The bank refuses; the money is back in Ana's Stripe balance, and she spends it
     // before we take it back: Stripe refuses the reversal for good.
