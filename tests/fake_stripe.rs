@@ -73,6 +73,26 @@ pub enum Outage {
     Slow(std::time::Duration),
 }
 
+/// A fault aimed at the next request that moves money: a transfer, a bank payout or a
+/// transfer reversal, the first time it is carried out (replays are not aimed at).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aimed {
+    /// Carried out, and its answer held this long (past the client's timeout: the
+    /// caller never learns the money moved).
+    TimeOut(std::time::Duration),
+    /// Carried out, [`FakeStripe::money_moving`]'s listener told, and the answer held
+    /// this long: the listener kills the caller or crashes its database meanwhile.
+    Signal(std::time::Duration),
+}
+
+impl Aimed {
+    fn hold(self) -> std::time::Duration {
+        match self {
+            Aimed::TimeOut(hold) | Aimed::Signal(hold) => hold,
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// Set at start, so ids stay unique across restarts of the stand-in, as Stripe's are
@@ -89,11 +109,31 @@ struct State {
     /// A deliberately broken Stripe that treats every request as new, to prove the fault
     /// suite notices money moved twice.
     forget_idempotency: bool,
+    aimed: Option<Aimed>,
+    money_moving: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+    /// Aimed faults that struck, by kind.
+    aimed_struck: HashMap<&'static str, u32>,
     webhook: Option<(String, String)>,
     events: Vec<Value>,
 }
 
 impl State {
+    /// Strikes the aimed fault, if one is armed; answers how long to hold the answer.
+    fn strike_aimed(&mut self) -> Option<std::time::Duration> {
+        let aimed = self.aimed.take()?;
+        let kind = match aimed {
+            Aimed::TimeOut(_) => "aimed: stripe times out moving money",
+            Aimed::Signal(_) => {
+                if let Some(listener) = &self.money_moving {
+                    let _ = listener.send(());
+                }
+                "aimed: signalled as stripe moves money"
+            }
+        };
+        *self.aimed_struck.entry(kind).or_default() += 1;
+        Some(aimed.hold())
+    }
+
     fn next_id(&mut self, prefix: &str) -> String {
         self.sequence += 1;
         format!("{prefix}_fake{}{:04}", self.epoch, self.sequence)
@@ -121,6 +161,12 @@ pub struct FakeStripe {
     /// Its base URL, e.g. `http://127.0.0.1:41234/`.
     pub base_url: String,
     state: Arc<Mutex<State>>,
+}
+
+/// Whether a request moves money: a transfer, a payout to a bank, a transfer reversal.
+fn moves_money(method: &Method, path: &str) -> bool {
+    method == Method::POST
+        && (path == "/v1/transfers" || path == "/v1/payouts" || path.ends_with("/reversals"))
 }
 
 fn error(status: u16, kind: &str, code: Option<&str>, message: &str) -> (u16, Value) {
@@ -210,10 +256,33 @@ impl FakeStripe {
         self.state().outage = Some((outage, until));
     }
 
-    /// From now on every request is carried out as new, whatever its `Idempotency-Key`
-    /// (Stripe never does this: it checks that the fault suite would notice).
-    pub fn forget_idempotency_keys(&self) {
-        self.state().forget_idempotency = true;
+    /// With `true`, from now on every request is carried out as new, whatever its
+    /// `Idempotency-Key` (Stripe never does this: it checks that the fault suite would
+    /// notice); `false` is Stripe again.
+    pub fn forget_idempotency_keys(&self, forget: bool) {
+        self.state().forget_idempotency = forget;
+    }
+
+    /// Aims `aimed` at the next request that moves money (replacing one not yet struck).
+    pub fn aim(&self, aimed: Aimed) {
+        self.state().aimed = Some(aimed);
+    }
+
+    /// Whether a fault is aimed and has not struck yet.
+    pub fn is_aimed(&self) -> bool {
+        self.state().aimed.is_some()
+    }
+
+    /// A channel told each time an [`Aimed::Signal`] strikes, while the answer is held.
+    pub fn money_moving(&self) -> tokio::sync::mpsc::UnboundedReceiver<()> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.state().money_moving = Some(tx);
+        rx
+    }
+
+    /// The aimed faults that struck since the last reset, by kind.
+    pub fn aimed_struck(&self) -> HashMap<&'static str, u32> {
+        self.state().aimed_struck.clone()
     }
 
     /// Forgets every account, transfer, payout, event, recorded request and fault, as a
@@ -225,6 +294,7 @@ impl FakeStripe {
             sequence: state.sequence,
             webhook: state.webhook.clone(),
             forget_idempotency: state.forget_idempotency,
+            money_moving: state.money_moving.clone(),
             ..State::default()
         };
         *state = kept;
@@ -372,6 +442,7 @@ impl FakeStripe {
         if path.starts_with("/_fake/") || path.starts_with("/connect/") {
             return self.control(&method, &path).await;
         }
+        let mut aimed_hold = None;
         let (status, value, replayed, hold) = {
             let mut state = self.state();
             let outage = state
@@ -428,6 +499,9 @@ impl FakeStripe {
                             stripe_account.as_deref(),
                             &self.base_url,
                         );
+                        if moves_money(&method, &path) && (200..300).contains(&status) {
+                            aimed_hold = state.strike_aimed();
+                        }
                         if let Some(key) = &idempotency_key {
                             state
                                 .idempotency
@@ -449,7 +523,8 @@ impl FakeStripe {
             let hold = match outage {
                 Some(Outage::Slow(hold)) => Some(hold),
                 _ => None,
-            };
+            }
+            .or(aimed_hold);
             (status, value, replayed, hold)
         };
         if let Some(hold) = hold {

@@ -76,6 +76,27 @@ const RULES: &[(&str, &str)] = &[
         "select id::text from commissions where paid_at < eligible_at",
     ),
     (
+        "a commission becomes eligible no earlier than the end of its hold",
+        "select distinct c.id::text from commissions c
+         join ledger_entries e on e.commission_id = c.id
+         where e.kind = 'COMMISSION_ELIGIBLE' and e.occurred_at < c.eligible_at",
+    ),
+    (
+        // Every payout was at most what the referral balance held when it was requested.
+        // Clawbacks are left out of the running sum: they may take a balance below zero
+        // on their own, and leaving them out only raises it. Entry ids follow the order
+        // the rows were written, so a payout's entry comes after every entry its request
+        // could read.
+        "a payout takes no more than the referral balance held",
+        "select e.payout_id::text from (
+             select payout_id, kind,
+                    sum(amount) over (partition by user_id order by id) as balance_after
+             from ledger_entries
+             where account = 'REFERRAL_BALANCE' and (amount > 0 or payout_id is not null)
+         ) e
+         where e.kind = 'PAYOUT_REQUESTED' and e.balance_after < 0",
+    ),
+    (
         "signup credit expires no earlier than its expiry",
         "select id::text from credit_grants where expired_at < expires_at",
     ),

@@ -22,6 +22,9 @@ use crate::store::jobs;
 #[derive(Debug, Clone, Default)]
 pub struct OffsetClock {
     offset_ms: Arc<AtomicI64>,
+    /// This process's own error, on top of the shared offset: a local stand-in for a
+    /// machine whose clock is off (`DEV_CLOCK_SKEW_SECS`, used by the fault suite).
+    skew: Duration,
 }
 
 impl OffsetClock {
@@ -39,7 +42,7 @@ impl OffsetClock {
 
 impl Clock for OffsetClock {
     fn now(&self) -> DateTime<Utc> {
-        SystemClock.now() + self.offset()
+        SystemClock.now() + self.offset() + self.skew
     }
 }
 
@@ -70,7 +73,15 @@ async fn add_offset(conn: &mut PgConnection, by: Duration) -> Result<Duration, S
 /// the process runs. The offset is read once before it returns: a process restarted
 /// after the clock moved must never stamp a purchase or a timer with the wall clock.
 pub async fn follow(pool: PgPool) -> Result<OffsetClock, StoreError> {
-    let clock = OffsetClock::default();
+    follow_skewed(pool, Duration::zero()).await
+}
+
+/// [`follow`], for a process whose clock is `skew` off the others'.
+pub async fn follow_skewed(pool: PgPool, skew: Duration) -> Result<OffsetClock, StoreError> {
+    let clock = OffsetClock {
+        skew,
+        ..OffsetClock::default()
+    };
     clock.set_offset(read_offset(&mut *pool.acquire().await?).await?);
     let following = clock.clone();
     tokio::spawn(async move {
@@ -140,5 +151,16 @@ mod tests {
         shared.set_offset(Duration::days(30));
         let ahead = clock.now() - SystemClock.now();
         assert!(ahead > Duration::days(30) - Duration::seconds(5) && ahead <= Duration::days(30));
+    }
+
+    #[test]
+    fn a_skewed_clock_follows_the_shared_offset_from_behind() {
+        let clock = OffsetClock {
+            skew: Duration::days(-2),
+            ..OffsetClock::default()
+        };
+        clock.set_offset(Duration::days(30));
+        let ahead = clock.now() - SystemClock.now();
+        assert!(ahead > Duration::days(28) - Duration::seconds(5) && ahead <= Duration::days(28));
     }
 }

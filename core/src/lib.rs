@@ -14,6 +14,7 @@ pub mod error;
 pub mod ids;
 pub mod jobs;
 pub mod money;
+pub mod mutants;
 pub mod payments;
 pub mod pool;
 pub mod settings;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use referral_tests::faults::Suite;
+use referral_tests::faults::{Planted, Suite};
 
 #[derive(Parser)]
 #[command(about = "Seeded fault suite: kill -9, database crashes, Stripe and SMTP outages")]
@@ -28,10 +28,14 @@ struct Args {
     /// Requests a second of the soak.
     #[arg(long, default_value_t = 100)]
     rate: u32,
-    /// Checks the checker: the Stripe stand-in forgets idempotency keys, so a request
-    /// retried after a timeout moves money twice, and the runs must report it.
-    #[arg(long)]
-    stripe_forgets_idempotency_keys: bool,
+    /// Checks the checker: plants this bug in every run (`scripts/faults --mutant NAME`
+    /// builds the engine with its planted bugs); the runs must report it.
+    #[arg(long, value_parser = planted_by_name)]
+    mutant: Option<Planted>,
+    /// Measures the checker: every planted bug over the seeds, and the share of seeds
+    /// that caught each (`scripts/faults --mutants`).
+    #[arg(long, conflicts_with_all = ["mutant", "soak"])]
+    mutants: bool,
     /// Where each failing run's service logs are kept.
     #[arg(long, default_value = "target/faults")]
     log_dir: PathBuf,
@@ -46,10 +50,12 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let plants_in_product = args.mutants || matches!(args.mutant, Some(Planted::Product(_)));
+    anyhow::ensure!(
+        !plants_in_product || referral_core::mutants::COMPILED,
+        "this build has no planted bugs: run it through scripts/faults --mutants (or --mutant NAME)"
+    );
     let suite = Suite::start(args.steps, args.log_dir.clone())?;
-    if args.stripe_forgets_idempotency_keys {
-        suite.stripe().forget_idempotency_keys();
-    }
     // Interrupted (Ctrl-C, SIGTERM, a CI time limit), it returns like a failed run: main
     // returning drops the services and the cluster, so nothing is left running.
     let passed = tokio::select! {
@@ -61,7 +67,8 @@ async fn main() -> anyhow::Result<()> {
     };
     anyhow::ensure!(
         passed,
-        "not every run held (or the runner was interrupted): see above"
+        "not every run held, a planted bug was caught in fewer than half the seeds, or the \
+         runner was interrupted: see above"
     );
     Ok(())
 }
@@ -78,8 +85,68 @@ async fn interrupted() {
     }
 }
 
-/// The soak or the seeds, as asked; whether everything held.
+fn planted_by_name(name: &str) -> Result<Planted, String> {
+    Planted::all()
+        .into_iter()
+        .find(|planted| planted.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Planted::all().into_iter().map(Planted::name).collect();
+            format!(
+                "no planted bug is called {name}; there are: {}",
+                names.join(", ")
+            )
+        })
+}
+
+/// Every planted bug over the seeds: the share of seeds whose checks broke. Passes when
+/// each was caught in at least half of them.
+async fn measure_mutants(args: &Args, suite: &Suite) -> anyhow::Result<bool> {
+    use std::io::Write;
+    let mut rows = Vec::new();
+    for planted in Planted::all() {
+        let mut caught = Vec::new();
+        let mut missed = Vec::new();
+        for seed in args.seed..args.seed + args.runs {
+            let report = suite
+                .run(seed, Some(planted))
+                .await
+                .with_context(|| format!("seed {seed} with {} could not be run", planted.name()))?;
+            let verdict = if report.violations.is_empty() {
+                missed.push(seed);
+                "missed".to_owned()
+            } else {
+                caught.push(seed);
+                format!("caught: {}", report.violations[0])
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{} seed {seed}: {verdict}", planted.name())?;
+        }
+        rows.push((planted.name(), caught.len(), missed));
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "\n| planted bug | seeds that caught it | missed by seeds |"
+    )?;
+    writeln!(out, "| --- | --- | --- |")?;
+    let mut all_seen = true;
+    for (name, caught, missed) in &rows {
+        let share = 100.0 * *caught as f64 / args.runs.max(1) as f64;
+        all_seen &= 2 * *caught as u64 >= args.runs;
+        writeln!(
+            out,
+            "| `{name}` | {caught} / {} ({share:.0} %) | {missed:?} |",
+            args.runs
+        )?;
+    }
+    Ok(all_seen)
+}
+
+/// The soak, the mutants or the seeds, as asked; whether everything held.
 async fn play(args: &Args, suite: &Suite) -> anyhow::Result<bool> {
+    if args.mutants {
+        return measure_mutants(args, suite).await;
+    }
     if let Some(seconds) = args.soak {
         let report = suite.soak(seconds, args.rate).await?;
         let mut out = std::io::stdout().lock();
@@ -117,7 +184,7 @@ async fn play(args: &Args, suite: &Suite) -> anyhow::Result<bool> {
     use std::io::Write;
     for seed in args.seed..args.seed + args.runs {
         let report = suite
-            .run(seed)
+            .run(seed, args.mutant)
             .await
             .with_context(|| format!("seed {seed} could not be run"))?;
         let injected: u32 = report.faults.values().sum();

@@ -28,10 +28,42 @@ pub async fn check(
         violations: invariants::broken(pool).await,
         ..Found::default()
     };
+    settled_rules(pool, &mut found).await?;
     acknowledged_writes(pool, driver, &mut found).await?;
     stripe_money(pool, stripe, &mut found).await?;
     payout_emails(pool, smtp, &mut found).await?;
     Ok(found)
+}
+
+/// What must hold once every job has run (not at every commit, unlike
+/// `invariants::broken`): each query answers the rows that break its rule.
+const SETTLED_RULES: &[(&str, &str)] = &[
+    (
+        // The rate applied once to the cash not refunded, rounded half away from zero to
+        // the cent: what every refund, whoever applied it, must leave.
+        "a commission is worth its rate times its purchase's cash not refunded",
+        "select c.id::text from commissions c join purchases p on p.id = c.purchase_id
+         where c.amount <> round(c.rate * greatest(c.cash_amount - p.refunded, 0), 2)
+            or (c.amount = 0) <> (c.status in ('CANCELLED', 'REVERSED'))",
+    ),
+    (
+        "every stored e-mail was sent",
+        "select id::text from emails where sent_at is null",
+    ),
+];
+
+async fn settled_rules(pool: &PgPool, found: &mut Found) -> anyhow::Result<()> {
+    for (rule, query) in SETTLED_RULES {
+        // The rules are constants of this file.
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(*query))
+            .fetch_all(pool)
+            .await
+            .with_context(|| format!("check: {rule}"))?;
+        if !rows.is_empty() {
+            found.violations.push(format!("{rule}: {rows:?}"));
+        }
+    }
+    Ok(())
 }
 
 /// Every write the driver saw acknowledged is there.

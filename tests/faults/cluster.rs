@@ -13,6 +13,8 @@ pub struct Cluster {
     bindir: PathBuf,
     /// PostgreSQL refuses to run as root: as root, its commands run as `postgres`.
     as_postgres: bool,
+    /// Two faults may crash the server at once; `pg_ctl` must not run twice at a time.
+    pg_ctl_turn: std::sync::Mutex<()>,
 }
 
 impl Cluster {
@@ -31,6 +33,7 @@ impl Cluster {
             port,
             bindir,
             as_postgres,
+            pg_ctl_turn: std::sync::Mutex::default(),
         };
         cluster.run(
             "initdb",
@@ -67,6 +70,10 @@ impl Cluster {
     /// Kills every server process at once (no checkpoint, as a crash would) and starts
     /// the server again, which replays its write-ahead log.
     pub fn crash_and_restart(&self) -> anyhow::Result<()> {
+        let _turn = self
+            .pg_ctl_turn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.pg_ctl(&["restart", "-m", "immediate", "-w", "-t", "60"])
     }
 

@@ -45,6 +45,16 @@ struct Referrer {
     connected: bool,
 }
 
+/// A refund about to be sent.
+struct PlannedRefund {
+    id: String,
+    path: String,
+    body: Value,
+    /// Index of the purchase in the driver's list.
+    purchase: usize,
+    cents: i64,
+}
+
 #[derive(Debug, Clone)]
 struct Purchase {
     id: String,
@@ -52,102 +62,16 @@ struct Purchase {
     refunded_cents: i64,
 }
 
-pub struct Driver {
-    rng: StdRng,
-    seed: u64,
+/// The api as the platform reaches it: where, with which keys.
+#[derive(Clone)]
+struct Api {
     http: reqwest::Client,
     base_url: String,
     platform_key: String,
     admin_key: String,
-    stripe: FakeStripe,
-    agreement: Option<(String, String)>,
-    referrers: Vec<Referrer>,
-    buyers: Vec<String>,
-    purchases: Vec<Purchase>,
-    fresh_clicks: Vec<String>,
-    delivered_events: HashSet<String>,
-    settled_bank_payouts: HashSet<String>,
-    sequence: u32,
-    /// Writes seen acknowledged, by kind, with the id to look for.
-    pub acknowledged: BTreeMap<&'static str, Vec<String>>,
 }
 
-impl Driver {
-    /// A driver of the services `booted`, playing Stripe's part through `stripe`.
-    pub fn new(rng: StdRng, seed: u64, booted: &Booted, stripe: &FakeStripe) -> Self {
-        Self {
-            rng,
-            seed,
-            http: booted.http.clone(),
-            base_url: booted.base_url.clone(),
-            platform_key: booted.platform_key.clone(),
-            admin_key: booted.admin_key.clone(),
-            stripe: stripe.clone(),
-            agreement: None,
-            referrers: Vec::new(),
-            buyers: Vec::new(),
-            purchases: Vec::new(),
-            fresh_clicks: Vec::new(),
-            delivered_events: HashSet::new(),
-            settled_bank_payouts: HashSet::new(),
-            sequence: 0,
-            acknowledged: BTreeMap::new(),
-        }
-    }
-
-    pub fn acknowledged_counts(&self) -> BTreeMap<&'static str, usize> {
-        self.acknowledged
-            .iter()
-            .map(|(kind, ids)| (*kind, ids.len()))
-            .collect()
-    }
-
-    fn acknowledge(&mut self, kind: &'static str, id: String) {
-        self.acknowledged.entry(kind).or_default().push(id);
-    }
-
-    fn next_name(&mut self, prefix: &str) -> String {
-        self.sequence += 1;
-        format!("{prefix}{}-s{}", self.sequence, self.seed)
-    }
-
-    /// Plays `steps` random steps after a few referrers exist.
-    pub async fn play(&mut self, steps: usize) -> anyhow::Result<()> {
-        for _ in 0..3 {
-            self.new_referrer().await;
-        }
-        // Two Partners, one of them with Stripe connected, so that payouts have a chance
-        // to happen in every story (the story upgrades and connects others on its own).
-        self.upgrade().await;
-        self.upgrade().await;
-        self.connect().await;
-        for _ in 0..steps {
-            let roll = self.rng.random_range(0..100);
-            match roll {
-                0..18 => self.click().await,
-                18..32 => self.signup().await,
-                32..52 => self.purchase().await,
-                52..58 => self.refund().await,
-                58..62 => self.spend().await,
-                62..66 => self.upgrade().await,
-                66..71 => self.connect().await,
-                71..79 => self.request_payout().await,
-                79..88 => {
-                    let days = if self.rng.random_bool(0.3) {
-                        31
-                    } else {
-                        self.rng.random_range(1..8)
-                    };
-                    self.advance_clock(days).await;
-                }
-                88..95 => self.settle_bank_payouts(false).await,
-                _ => self.replay_or_forge_webhook().await?,
-            }
-            self.deliver_webhooks().await;
-        }
-        Ok(())
-    }
-
+impl Api {
     async fn call(
         &self,
         method: Method,
@@ -189,6 +113,116 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+pub struct Driver {
+    rng: StdRng,
+    seed: u64,
+    api: Api,
+    http: reqwest::Client,
+    base_url: String,
+    stripe: FakeStripe,
+    /// Clock moves sent while the story goes on.
+    clock_moves: Vec<tokio::task::JoinHandle<()>>,
+    agreement: Option<(String, String)>,
+    referrers: Vec<Referrer>,
+    buyers: Vec<String>,
+    purchases: Vec<Purchase>,
+    fresh_clicks: Vec<String>,
+    delivered_events: HashSet<String>,
+    settled_bank_payouts: HashSet<String>,
+    sequence: u32,
+    /// Writes seen acknowledged, by kind, with the id to look for.
+    pub acknowledged: BTreeMap<&'static str, Vec<String>>,
+}
+
+impl Driver {
+    /// A driver of the services `booted`, playing Stripe's part through `stripe`.
+    pub fn new(rng: StdRng, seed: u64, booted: &Booted, stripe: &FakeStripe) -> Self {
+        Self {
+            rng,
+            seed,
+            api: Api {
+                http: booted.http.clone(),
+                base_url: booted.base_url.clone(),
+                platform_key: booted.platform_key.clone(),
+                admin_key: booted.admin_key.clone(),
+            },
+            http: booted.http.clone(),
+            base_url: booted.base_url.clone(),
+            stripe: stripe.clone(),
+            clock_moves: Vec::new(),
+            agreement: None,
+            referrers: Vec::new(),
+            buyers: Vec::new(),
+            purchases: Vec::new(),
+            fresh_clicks: Vec::new(),
+            delivered_events: HashSet::new(),
+            settled_bank_payouts: HashSet::new(),
+            sequence: 0,
+            acknowledged: BTreeMap::new(),
+        }
+    }
+
+    pub fn acknowledged_counts(&self) -> BTreeMap<&'static str, usize> {
+        self.acknowledged
+            .iter()
+            .map(|(kind, ids)| (*kind, ids.len()))
+            .collect()
+    }
+
+    fn acknowledge(&mut self, kind: &'static str, id: String) {
+        self.acknowledged.entry(kind).or_default().push(id);
+    }
+
+    fn next_name(&mut self, prefix: &str) -> String {
+        self.sequence += 1;
+        format!("{prefix}{}-s{}", self.sequence, self.seed)
+    }
+
+    /// Plays `steps` random steps after a few referrers exist.
+    pub async fn play(&mut self, steps: usize) -> anyhow::Result<()> {
+        for _ in 0..5 {
+            self.new_referrer().await;
+        }
+        // Three Partners with Stripe connected, so that money leaves in every story, by
+        // several payouts (the story upgrades and connects the others on its own).
+        for _ in 0..3 {
+            self.upgrade().await;
+            self.connect().await;
+        }
+        self.customers_of_partners().await;
+        for _ in 0..steps {
+            let roll = self.rng.random_range(0..100);
+            match roll {
+                0..16 => self.click().await,
+                16..29 => self.signup().await,
+                29..47 => self.purchase().await,
+                47..52 => self.refund().await,
+                52..56 => self.refund_racing_the_hold().await,
+                56..59 => self.spend().await,
+                59..62 => self.upgrade().await,
+                62..66 => self.connect().await,
+                66..71 => self.request_payout().await,
+                71..76 => self.payday().await,
+                76..86 => {
+                    let days = if self.rng.random_bool(0.5) {
+                        31
+                    } else {
+                        self.rng.random_range(1..8)
+                    };
+                    self.advance_clock_meanwhile(days);
+                }
+                86..94 => self.settle_bank_payouts(false).await,
+                _ => self.replay_or_forge_webhook().await?,
+            }
+            self.deliver_webhooks().await;
+        }
+        for clock_move in std::mem::take(&mut self.clock_moves) {
+            let _ = clock_move.await;
+        }
+        Ok(())
+    }
 
     async fn new_referrer(&mut self) {
         let id = self.next_name("ref");
@@ -220,6 +254,7 @@ impl Driver {
             body["referral_code"] = json!(code);
         }
         match self
+            .api
             .call(Method::POST, "/v1/users", Some(body), false, Repeat::Safe)
             .await
         {
@@ -235,6 +270,7 @@ impl Driver {
 
     async fn get_user(&self, id: &str) -> Option<Value> {
         match self
+            .api
             .call(
                 Method::GET,
                 &format!("/v1/users/{id}"),
@@ -294,12 +330,41 @@ impl Driver {
         }
     }
 
+    /// Each Partner brings two customers who buy at once: from the first month on, money
+    /// waits to leave in every story.
+    async fn customers_of_partners(&mut self) {
+        let partners: Vec<String> = self
+            .referrers
+            .iter()
+            .filter(|r| r.partner)
+            .map(|r| r.code.clone())
+            .collect();
+        for code in partners {
+            for _ in 0..2 {
+                let id = self.next_name("buyer");
+                if self
+                    .create_user(&id, None, Some(code.clone()))
+                    .await
+                    .is_some()
+                {
+                    self.buyers.push(id.clone());
+                    self.purchase_by(id, Some(600)).await;
+                }
+            }
+        }
+    }
+
     async fn purchase(&mut self) {
-        let Some(buyer) = self.pick_buyer() else {
-            return;
-        };
+        if let Some(buyer) = self.pick_buyer() {
+            self.purchase_by(buyer, None).await;
+        }
+    }
+
+    /// A purchase by `buyer` of `dollars`, or of a random amount.
+    async fn purchase_by(&mut self, buyer: String, dollars: Option<i64>) {
         let id = self.next_name("pur");
-        let dollars = [12, 50, 120, 300, 600, 900][self.rng.random_range(0..6)];
+        let dollars =
+            dollars.unwrap_or_else(|| [12, 50, 120, 300, 600, 900][self.rng.random_range(0..6)]);
         let credit = self.rng.random_bool(0.25);
         let succeeded = self.rng.random_bool(0.9);
         let mut body = json!({
@@ -311,6 +376,7 @@ impl Driver {
             body["credit_applied"] = json!("1.00");
         }
         if let Answer::Done(_) = self
+            .api
             .call(
                 Method::POST,
                 "/v1/purchases",
@@ -333,29 +399,77 @@ impl Driver {
     }
 
     async fn refund(&mut self) {
-        if self.purchases.is_empty() {
+        let Some(refund) = self.next_refund() else {
             return;
+        };
+        let answer = self
+            .api
+            .call(
+                Method::POST,
+                &refund.path,
+                Some(refund.body.clone()),
+                false,
+                Repeat::Safe,
+            )
+            .await;
+        self.refunded(refund, &answer);
+    }
+
+    /// A refund sent while the clock moves past a hold: the refund's job, the timer and
+    /// the payment then race for the same commission.
+    async fn refund_racing_the_hold(&mut self) {
+        let Some(refund) = self.next_refund() else {
+            return;
+        };
+        let (answer, _) = tokio::join!(
+            self.api.call(
+                Method::POST,
+                &refund.path,
+                Some(refund.body.clone()),
+                false,
+                Repeat::Safe
+            ),
+            self.api.call(
+                Method::POST,
+                "/v1/admin/dev/advance-clock",
+                Some(json!({"days": 31})),
+                true,
+                Repeat::OnlyUnsent,
+            ),
+        );
+        self.refunded(refund, &answer);
+    }
+
+    /// A refund of some of what is left of a random purchase, if any is left.
+    fn next_refund(&mut self) -> Option<PlannedRefund> {
+        if self.purchases.is_empty() {
+            return None;
         }
         let index = self.rng.random_range(0..self.purchases.len());
         let left = self.purchases[index].cash_cents - self.purchases[index].refunded_cents;
         if left <= 0 {
-            return;
+            return None;
         }
         let cents = if self.rng.random_bool(0.5) {
             left
         } else {
             self.rng.random_range(1..=left)
         };
-        let refund_id = self.next_name("refund");
-        let purchase = self.purchases[index].id.clone();
-        let body = json!({"refund_id": refund_id, "amount": format!("{}.{:02}", cents / 100, cents % 100), "currency": "USD"});
-        let path = format!("/v1/purchases/{purchase}/refunds");
-        if let Answer::Done(_) = self
-            .call(Method::POST, &path, Some(body), false, Repeat::Safe)
-            .await
-        {
-            self.purchases[index].refunded_cents += cents;
-            self.acknowledge("refunds", refund_id);
+        let id = self.next_name("refund");
+        let purchase = &self.purchases[index].id;
+        Some(PlannedRefund {
+            body: json!({"refund_id": id, "amount": format!("{}.{:02}", cents / 100, cents % 100), "currency": "USD"}),
+            path: format!("/v1/purchases/{purchase}/refunds"),
+            purchase: index,
+            cents,
+            id,
+        })
+    }
+
+    fn refunded(&mut self, refund: PlannedRefund, answer: &Answer) {
+        if let Answer::Done(_) = answer {
+            self.purchases[refund.purchase].refunded_cents += refund.cents;
+            self.acknowledge("refunds", refund.id);
         }
     }
 
@@ -367,6 +481,7 @@ impl Driver {
         let body = json!({"amount": "0.50", "currency": "USD", "reference": reference});
         let path = format!("/v1/users/{buyer}/wallet/spend");
         if let Answer::Done(_) = self
+            .api
             .call(Method::POST, &path, Some(body), false, Repeat::Safe)
             .await
         {
@@ -380,6 +495,7 @@ impl Driver {
         };
         if self.agreement.is_none()
             && let Answer::Done(agreement) = self
+                .api
                 .call(
                     Method::GET,
                     "/v1/partner-agreement",
@@ -400,6 +516,7 @@ impl Driver {
         let id = self.referrers[index].id.clone();
         let body = json!({"agreement_version": version, "agreement_sha256": sha256, "full_name": "Fault Suite"});
         match self
+            .api
             .call(
                 Method::POST,
                 &format!("/v1/users/{id}/partner"),
@@ -427,6 +544,7 @@ impl Driver {
         let id = self.referrers[index].id.clone();
         let path = format!("/v1/users/{id}/stripe-account");
         if let Answer::Done(onboarding) = self
+            .api
             .call(Method::POST, &path, Some(json!({})), false, Repeat::Safe)
             .await
             && let Some(account) = onboarding["account_id"].as_str()
@@ -437,24 +555,50 @@ impl Driver {
         }
     }
 
+    /// A payout of the whole balance; sometimes two or three at once, as a double click
+    /// or two open tabs would send them: the balance pays one of them.
     async fn request_payout(&mut self) {
-        let Some(index) = self.pick_index(|r| r.connected) else {
-            return;
-        };
+        if let Some(index) = self.pick_index(|r| r.connected) {
+            self.request_payout_of(index).await;
+        }
+    }
+
+    /// A month passes; every connected Partner then asks for their money.
+    async fn payday(&mut self) {
+        self.advance_clock(31).await;
+        // Time for the timers and payments that the move made due.
+        tokio::time::sleep(Duration::from_millis(self.rng.random_range(100..800))).await;
+        for index in 0..self.referrers.len() {
+            if self.referrers[index].connected {
+                self.request_payout_of(index).await;
+            }
+        }
+    }
+
+    async fn request_payout_of(&mut self, index: usize) {
         let id = self.referrers[index].id.clone();
         let path = format!("/v1/users/{id}/payouts");
-        if let Answer::Done(payout) = self
-            .call(
+        let at_once = if self.rng.random_bool(0.5) {
+            self.rng.random_range(2..=3)
+        } else {
+            1
+        };
+        let request = || {
+            self.api.call(
                 Method::POST,
                 &path,
                 Some(json!({})),
                 false,
                 Repeat::OnlyUnsent,
             )
-            .await
-            && let Some(payout_id) = payout["payout_id"].as_str()
-        {
-            self.acknowledge("payouts", payout_id.to_owned());
+        };
+        let answers = futures::future::join_all((0..at_once).map(|_| request())).await;
+        for answer in answers {
+            if let Answer::Done(payout) = answer
+                && let Some(payout_id) = payout["payout_id"].as_str()
+            {
+                self.acknowledge("payouts", payout_id.to_owned());
+            }
         }
     }
 
@@ -462,6 +606,7 @@ impl Driver {
     pub async fn advance_clock(&mut self, days: u32) {
         let body = json!({"days": days});
         let _ = self
+            .api
             .call(
                 Method::POST,
                 "/v1/admin/dev/advance-clock",
@@ -470,6 +615,19 @@ impl Driver {
                 Repeat::OnlyUnsent,
             )
             .await;
+    }
+
+    /// Moves the clock while the story goes on: time passes under whatever the next
+    /// steps do (and the api takes a while to answer a move).
+    fn advance_clock_meanwhile(&mut self, days: u32) {
+        let api = self.api.clone();
+        self.clock_moves.push(tokio::spawn(async move {
+            let body = json!({"days": days});
+            let path = "/v1/admin/dev/advance-clock";
+            let _ = api
+                .call(Method::POST, path, Some(body), true, Repeat::OnlyUnsent)
+                .await;
+        }));
     }
 
     /// The banks answer every Stripe payout not yet settled: most are paid, some
@@ -567,6 +725,10 @@ impl Driver {
             let undelivered = self.stripe.events().len() > self.delivered_events.len();
             if left.is_empty() && !undelivered {
                 return Ok(());
+            }
+            // A job that failed for good waits for an operator: no wait will drain it.
+            if left.iter().any(|w| w.ends_with(" failed")) {
+                bail!("a job failed for good: {left:?}");
             }
             if tokio::time::Instant::now() >= deadline {
                 bail!("after 90 s still: {left:?}; webhooks undelivered: {undelivered}");

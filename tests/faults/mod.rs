@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use sqlx::Connection;
 use tokio::sync::Mutex;
 
@@ -47,6 +47,35 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// Where the run's service logs are.
     pub logs: PathBuf,
+}
+
+/// A bug planted for a run, to measure whether the suite sees it (`--mutants`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planted {
+    /// In the engine's code: a build with the `mutants` feature, switched on by name.
+    Product(referral_core::mutants::Mutant),
+    /// In the Stripe stand-in: every request carried out as new.
+    StripeForgetsIdempotencyKeys,
+}
+
+impl Planted {
+    /// Every bug the suite can plant.
+    pub fn all() -> Vec<Planted> {
+        std::iter::once(Planted::StripeForgetsIdempotencyKeys)
+            .chain(
+                referral_core::mutants::Mutant::ALL
+                    .into_iter()
+                    .map(Planted::Product),
+            )
+            .collect()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Planted::Product(mutant) => mutant.name(),
+            Planted::StripeForgetsIdempotencyKeys => "stripe-forgets-idempotency-keys",
+        }
+    }
 }
 
 /// What stays up across runs: the cluster, the stand-ins, the binaries.
@@ -101,7 +130,12 @@ impl Suite {
 
     /// A fresh database named `database` with migrations and two API keys, and the api
     /// and two workers serving it.
-    async fn boot(&self, database: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<Booted> {
+    async fn boot(
+        &self,
+        database: &str,
+        extra_env: &[(&str, &str)],
+        second_worker_skew: Option<chrono::Duration>,
+    ) -> anyhow::Result<Booted> {
         let database_url = self.cluster.url(database);
         recreate_database(&self.cluster.url("postgres"), database).await?;
         let logs = self.log_root.join(database);
@@ -141,6 +175,9 @@ impl Suite {
         for n in 1..=2 {
             let mut worker_env = env.clone();
             worker_env.push(("WORKER_HTTP_ADDR".into(), "127.0.0.1:0".into()));
+            if let Some(skew) = second_worker_skew.filter(|_| n == 2) {
+                worker_env.push(("DEV_CLOCK_SKEW_SECS".into(), skew.num_seconds().to_string()));
+            }
             processes.push(Service::new(
                 &format!("worker-{n}"),
                 &self.worker_binary,
@@ -180,15 +217,27 @@ impl Suite {
         &self.stripe
     }
 
-    /// Plays the story of `seed` under the faults of `seed`, drains, checks.
-    pub async fn run(&self, seed: u64) -> anyhow::Result<RunReport> {
+    /// Plays the story of `seed` under the faults of `seed`, drains, checks; with `planted`,
+    /// over a build with that bug in it.
+    pub async fn run(&self, seed: u64, planted: Option<Planted>) -> anyhow::Result<RunReport> {
         let started = Instant::now();
         let database = format!("faults_{seed}");
         // Each run starts with a Stripe and a mailbox of its own: what the checks count is
         // this run's.
         self.stripe.reset();
+        self.stripe
+            .forget_idempotency_keys(planted == Some(Planted::StripeForgetsIdempotencyKeys));
         self.smtp.clear();
-        let booted = self.boot(&database, &[]).await?;
+        let mutant_env: Vec<(&str, &str)> = match planted {
+            Some(Planted::Product(mutant)) => vec![("REFERRAL_MUTANT", mutant.name())],
+            _ => Vec::new(),
+        };
+        // The second worker's clock runs behind the others' (machines disagree), by one to
+        // five days: it is asked to end holds that by its clock are not over.
+        let skew = chrono::Duration::minutes(
+            -StdRng::seed_from_u64(seed ^ 0xc10c).random_range(24 * 60..5 * 24 * 60),
+        );
+        let booted = self.boot(&database, &mutant_env, Some(skew)).await?;
         let Booted {
             database_url,
             logs,
@@ -203,12 +252,17 @@ impl Suite {
             logs: logs.clone(),
             ..RunReport::default()
         };
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(database_url)
+            .await?;
         let striker = strikes::Striker {
             rng: StdRng::seed_from_u64(seed ^ 0x5eed_fa17),
             services: services.clone(),
             cluster: self.cluster.clone(),
             stripe: self.stripe.clone(),
             smtp: self.smtp.clone(),
+            pool: pool.clone(),
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let strikes = tokio::spawn(striker.strike_until(stop_rx));
@@ -218,6 +272,12 @@ impl Suite {
         let played = driver.play(self.steps).await;
         let _ = stop_tx.send(true);
         report.faults = strikes.await.context("fault task")?;
+        for (kind, struck) in self.stripe.aimed_struck() {
+            // Those that signal are counted by the striker, which acts on them.
+            if kind.contains("times out") {
+                *report.faults.entry(kind).or_default() += struck;
+            }
+        }
         // Faults over: every service back up, Stripe and SMTP well again.
         self.stripe.outage(Outage::Down, Instant::now());
         self.smtp.refuse_until(Instant::now());
@@ -236,10 +296,6 @@ impl Suite {
                 .push(format!("the story could not be played: {error:#}"));
         }
 
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(2)
-            .connect(database_url)
-            .await?;
         if let Err(stuck) = driver.drain(&pool).await {
             report
                 .violations

@@ -34,8 +34,10 @@ impl Service {
         }
     }
 
-    /// Starts the process (its output appended to its log file).
+    /// Starts the process (its output appended to its log file); one still running is
+    /// killed first, so two faults restarting it at once never leave one behind.
     pub fn start(&mut self) -> anyhow::Result<()> {
+        self.kill();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -44,7 +44,7 @@ impl Suite {
     pub async fn soak(&self, seconds: u64, rate: u32) -> anyhow::Result<SoakReport> {
         // Every visit comes from this one machine: the per-address limit is off here.
         let booted = self
-            .boot("faults_soak", &[("REDIRECT_RATE_PER_MINUTE", "0")])
+            .boot("faults_soak", &[("REDIRECT_RATE_PER_MINUTE", "0")], None)
             .await?;
         let http = booted.http.clone();
         let base = booted.base_url.clone();

@@ -41,11 +41,28 @@ pub struct WorkerConfig {
     pub orphan_after: Duration,
     /// Local installations only: follow the movable clock (`DEV_TIME_TRAVEL`).
     pub dev_time_travel: bool,
+    /// With `DEV_TIME_TRAVEL` only: how far this worker's clock is off the others', in
+    /// seconds, negative when behind (`DEV_CLOCK_SKEW_SECS`; the fault suite's skewed
+    /// machine).
+    pub dev_clock_skew: chrono::Duration,
 }
 
 impl WorkerConfig {
     /// Reads the environment; the error names the offending variable.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let dev_time_travel = config::parsed("DEV_TIME_TRAVEL", false)?;
+        let skew_secs: i64 = config::parsed("DEV_CLOCK_SKEW_SECS", 0)?;
+        if skew_secs != 0 && !dev_time_travel {
+            return Err(ConfigError {
+                var: "DEV_CLOCK_SKEW_SECS",
+                reason: "only a local installation (DEV_TIME_TRAVEL=true) may skew its clock"
+                    .into(),
+            });
+        }
+        let dev_clock_skew = chrono::Duration::try_seconds(skew_secs).ok_or(ConfigError {
+            var: "DEV_CLOCK_SKEW_SECS",
+            reason: "out of range".into(),
+        })?;
         Ok(Self {
             database_url: SecretString::from(config::url(
                 "DATABASE_URL",
@@ -75,7 +92,8 @@ impl WorkerConfig {
             )?,
             heartbeat: Duration::from_secs(config::positive("WORKER_HEARTBEAT_SECS", 60)?),
             orphan_after: Duration::from_secs(config::positive("WORKER_ORPHAN_AFTER_SECS", 10)?),
-            dev_time_travel: config::parsed("DEV_TIME_TRAVEL", false)?,
+            dev_time_travel,
+            dev_clock_skew,
         })
     }
 }

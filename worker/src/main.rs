@@ -32,7 +32,7 @@ async fn run() -> anyhow::Result<()> {
         tracing::warn!(
             "DEV_TIME_TRAVEL is on: following the movable clock; never use this in production"
         );
-        Arc::new(dev_time::follow(pool.clone()).await?)
+        Arc::new(dev_time::follow_skewed(pool.clone(), config.dev_clock_skew).await?)
     } else {
         Arc::new(SystemClock)
     };

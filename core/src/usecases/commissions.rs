@@ -12,6 +12,8 @@ use crate::domain::ledger::{Account, Concerning, EntryKind, Posting};
 use crate::error::StoreError;
 use crate::ids::{CommissionId, CreditGrantId, RefundId};
 use crate::jobs::{self, PayCommission};
+use crate::money::Money;
+use crate::mutants::{self, Mutant};
 use crate::store::commissions;
 
 pub use crate::domain::commission::Commission;
@@ -67,10 +69,10 @@ async fn prepare(
     if transition(commission.status).is_err() {
         return Ok(Err(Step::Skipped(commission.status)));
     }
-    if now < commission.eligible_at {
+    if now < commission.eligible_at && !mutants::planted(Mutant::HoldUnchecked) {
         return Ok(Err(Step::NotYetDue(commission.eligible_at)));
     }
-    settle_refunds(conn, now, &mut commission).await?;
+    settle_refunds(conn, now, &mut commission, None).await?;
     Ok(match transition(commission.status) {
         Ok(next) => Ok((commission, next)),
         Err(_) => Err(Step::Skipped(commission.status)),
@@ -195,7 +197,12 @@ pub async fn apply_refund(
         return Ok(Step::Skipped(commission.status));
     }
     purchases::mark_refund_applied(conn, refund_id, now).await?;
-    if !settle_refunds(conn, now, &mut commission).await? {
+    let counted_again = if mutants::planted(Mutant::ClawbackTwice) {
+        Some(refund.amount)
+    } else {
+        None
+    };
+    if !settle_refunds(conn, now, &mut commission, counted_again).await? {
         return Ok(Step::Skipped(commission.status));
     }
     Ok(Step::Done(commission))
@@ -204,19 +211,25 @@ pub async fn apply_refund(
 /// Brings a (locked) commission in line with every refund of its purchase recorded so
 /// far: the commission is the rate times the cash not refunded. Whichever runs first, a
 /// refund's own job or the commission's timer or payment, applies it; the others then
-/// find nothing left to do. Returns whether the commission changed.
+/// find nothing left to do. Returns whether the commission changed. `counted_again` is
+/// only ever set by the planted [`Mutant::ClawbackTwice`].
 async fn settle_refunds(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     commission: &mut Commission,
+    counted_again: Option<Money>,
 ) -> Result<bool, StoreError> {
     let purchase = purchases::get(conn, commission.purchase_id).await?;
+    let refunded = match counted_again {
+        Some(again) => purchase.refunded.checked_add(again)?,
+        None => purchase.refunded,
+    };
     let effect = commission::after_refund(
         commission.status,
         commission.cash,
         commission.rate,
         commission.amount,
-        purchase.refunded,
+        refunded,
         commission.destination,
     )?;
     let Some(from) = effect.from else {

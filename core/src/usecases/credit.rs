@@ -10,6 +10,7 @@ use crate::domain::ledger::{Account, Concerning, EntryKind, Posting};
 use crate::error::StoreError;
 use crate::ids::UserId;
 use crate::money::Money;
+use crate::mutants::{self, Mutant};
 use crate::settings::ProgramSettings;
 use crate::store::credit as store;
 use crate::store::users;
@@ -41,11 +42,19 @@ pub async fn grant_signup_credit(
         return Ok(GrantOutcome::NotAttributed);
     }
     let expires_at = user.signed_up_at + settings.signup_credit_lifetime;
-    let Some(grant) =
-        store::insert_signup_grant(conn, user_id, settings.signup_credit, now, expires_at).await?
-    else {
-        return Ok(GrantOutcome::AlreadyGranted);
-    };
+    let grant =
+        match store::insert_signup_grant(conn, user_id, settings.signup_credit, now, expires_at)
+            .await?
+        {
+            Some(grant) => grant,
+            None if mutants::planted(Mutant::SignupCreditTwice) => {
+                match store::lock_signup_grant(conn, user_id).await? {
+                    Some(grant) => grant,
+                    None => return Ok(GrantOutcome::AlreadyGranted),
+                }
+            }
+            None => return Ok(GrantOutcome::AlreadyGranted),
+        };
     ledger::post(
         conn,
         &Posting::inflow(

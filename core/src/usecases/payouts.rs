@@ -20,6 +20,7 @@ use crate::error::StoreError;
 use crate::ids::PayoutId;
 use crate::jobs::{self, ReversePayoutTransfer, SendPayoutTransfer};
 use crate::money::Money;
+use crate::mutants::{self, Mutant};
 use crate::payments::{EventKind, GatewayError, PaymentProvider, PayoutObject, ProviderEvent};
 use crate::settings::ProgramSettings;
 use crate::store::users;
@@ -116,9 +117,12 @@ pub async fn request(
     platform_user_id: &str,
     requested: Option<Money>,
 ) -> Result<Payout, PayoutError> {
-    let user = users::lock_by_platform_id(conn, platform_user_id)
-        .await?
-        .ok_or_else(|| PayoutError::UserNotFound(platform_user_id.to_owned()))?;
+    let user = if mutants::planted(Mutant::PayoutWithoutLock) {
+        users::find_by_platform_id(conn, platform_user_id).await?
+    } else {
+        users::lock_by_platform_id(conn, platform_user_id).await?
+    }
+    .ok_or_else(|| PayoutError::UserNotFound(platform_user_id.to_owned()))?;
     let track = users::track(conn, user.id).await?;
     let account = payouts::stripe_account(conn, user.id).await?;
     let available = crate::store::partners::referral_balance(conn, user.id).await?;

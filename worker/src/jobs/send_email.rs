@@ -1,6 +1,7 @@
 //! `SendEmail`: deliver one stored message, once.
 
 use referral_core::jobs::SendEmail;
+use referral_core::mutants::{self, Mutant};
 use referral_core::usecases::email::{self, Delivery};
 
 use crate::mailer::MailError;
@@ -27,7 +28,9 @@ impl JobHandler for SendEmail {
                 MailError::Permanent(_) => JobError::permanent(error),
                 MailError::Transient(_) => JobError::transient(error),
             })?;
-        email::mark_sent(&mut tx, message.id, env.clock.now()).await?;
+        if !mutants::planted(Mutant::EmailUnrecorded) {
+            email::mark_sent(&mut tx, message.id, env.clock.now()).await?;
+        }
         tx.commit().await.map_err(JobError::transient)?;
         Ok(JobOutcome::Done)
     }
