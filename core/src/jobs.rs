@@ -31,6 +31,9 @@ pub struct SendEmail {
 
 impl Job for SendEmail {
     const QUEUE: &'static str = "send_email";
+    /// As long as a payout's: about four hours of a mail provider's outage (5 s doubling,
+    /// capped at an hour) before an operator is needed, not ten minutes.
+    const MAX_ATTEMPTS: u32 = 14;
 }
 
 /// Grant the signup credit of an attributed signup.
