@@ -12,7 +12,7 @@ use referral_api::{ApiConfig, AppState};
 use referral_core::domain::api_key::ApiRole;
 use referral_core::stripe::StripeGateway;
 use referral_core::usecases::{api_keys, operations};
-use referral_core::{Clock, SystemClock, dev_time};
+use referral_core::{Clock, SystemClock, dev_time, startup};
 use sqlx::PgPool;
 
 /// Referral & partner-program engine: HTTP API and operator commands.
@@ -232,13 +232,13 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     config.webhook_secret()?;
-    let pool = connect(&config).await?;
+    let pool = startup::retried("connect and migrate", || connect(&config)).await?;
     let listen_addr = config.listen_addr;
     let dev_clock = if config.dev_time_travel {
         tracing::warn!(
             "DEV_TIME_TRAVEL is on: the clock can be moved forward; never use this in production"
         );
-        Some(dev_time::follow(pool.clone()).await?)
+        Some(startup::retried("read the dev clock", || dev_time::follow(pool.clone())).await?)
     } else {
         None
     };

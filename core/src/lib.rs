@@ -18,6 +18,7 @@ pub mod mutants;
 pub mod payments;
 pub mod pool;
 pub mod settings;
+pub mod startup;
 pub mod store;
 pub mod stripe;
 pub mod telemetry;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use referral_core::stripe::StripeGateway;
 use referral_core::usecases::reconcile::SweepSettings;
-use referral_core::{Clock, ProgramSettings, SystemClock, dev_time};
+use referral_core::{Clock, ProgramSettings, SystemClock, dev_time, startup};
 use referral_worker::runtime::RuntimeSettings;
 use referral_worker::{JobEnv, SweepConfig, WorkerConfig, mailer::Mailer};
 
@@ -21,18 +21,27 @@ async fn main() {
 async fn run() -> anyhow::Result<()> {
     let config = WorkerConfig::from_env()?;
     init_tracing();
-    let pool = referral_core::pool::pool_options()
-        .max_connections(u32::try_from(config.concurrency * 2 + 10).unwrap_or(50))
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(secrecy::ExposeSecret::expose_secret(&config.database_url))
-        .await
-        .context("cannot connect to DATABASE_URL")?;
-    referral_migrations::run(&pool).await?;
+    let pool = startup::retried("connect and migrate", || async {
+        let pool = referral_core::pool::pool_options()
+            .max_connections(u32::try_from(config.concurrency * 2 + 10).unwrap_or(50))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(secrecy::ExposeSecret::expose_secret(&config.database_url))
+            .await
+            .context("cannot connect to DATABASE_URL")?;
+        referral_migrations::run(&pool).await?;
+        anyhow::Ok(pool)
+    })
+    .await?;
     let clock: Arc<dyn Clock> = if config.dev_time_travel {
         tracing::warn!(
             "DEV_TIME_TRAVEL is on: following the movable clock; never use this in production"
         );
-        Arc::new(dev_time::follow_skewed(pool.clone(), config.dev_clock_skew).await?)
+        Arc::new(
+            startup::retried("read the dev clock", || {
+                dev_time::follow_skewed(pool.clone(), config.dev_clock_skew)
+            })
+            .await?,
+        )
     } else {
         Arc::new(SystemClock)
     };
@@ -64,9 +73,11 @@ async fn run() -> anyhow::Result<()> {
     };
     tracing::info!(concurrency = config.concurrency, "worker started");
     // The first sweep, unless a worker scheduled it already (and a broken chain revived).
-    referral_worker::jobs::reconcile::schedule_next(&env)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
+    startup::retried("schedule the sweep", || {
+        referral_worker::jobs::reconcile::schedule_next(&env)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
     let http_pool = env.pool.clone();
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http_addr = config.http_addr;
